@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole test suite: a release build and an ASan+UBSan build, each built
+# with warnings as errors and run by ctest; plus a formatting check.
+# Usage: scripts/check.sh [--fast]   (--fast: the release build only)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=${JOBS:-$(nproc)}
+fast=0
+[ "${1:-}" = "--fast" ] && fast=1
+
+run_suite() {
+  local dir=$1; shift
+  echo "== configure $dir ($*)"
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  echo "== build $dir"
+  cmake --build "$dir" -j"$JOBS"
+  echo "== test $dir"
+  (cd "$dir" && ctest --output-on-failure -j"$JOBS")
+}
+
+scripts/format.sh --check
+run_suite build
+if [ $fast -eq 0 ]; then
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    run_suite build-asan -DJOULE_SANITIZE=ON
+  if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
+    # The CUDA provider must compile wherever nvcc exists; its GPU tests skip without a GPU.
+    export PATH=$PATH:/usr/local/cuda/bin
+    if ls src/engine/native/cuda/*.cu >/dev/null 2>&1; then
+      run_suite build-cuda -DJOULE_CUDA=ON
+    fi
+  fi
+fi
+echo "== all suites passed"
