@@ -13,10 +13,11 @@ const struct joule_command joule_commands[] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: joule <command> [options]\n\n"
-               "Serve small code language models over HTTP under different engines and\n"
-               "execution providers, and measure the energy, time and resources of every answer.\n\n"
-               "commands:\n");
+    fprintf(f,
+            "usage: joule <command> [options]\n\n"
+            "Serve small code language models over HTTP under different engines and\n"
+            "execution providers, and measure the energy, time and resources of every answer.\n\n"
+            "commands:\n");
     for (const struct joule_command *c = joule_commands; c->name; c++)
         fprintf(f, "  %-10s %s\n", c->name, c->summary);
     fprintf(f, "\nRun 'joule <command> --help' for the options of a command.\n");

@@ -47,7 +47,8 @@ int test_summary(void)
     if (g_skipped)
         printf("%d passed, %d failed, %d skipped\n", test_checks_passed, test_checks_failed,
                g_skipped);
-    else printf("%d passed, %d failed\n", test_checks_passed, test_checks_failed);
+    else
+        printf("%d passed, %d failed\n", test_checks_passed, test_checks_failed);
     return test_checks_failed ? 1 : 0;
 }
 

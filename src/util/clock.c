@@ -22,7 +22,8 @@ void joule_sleep_ns(int64_t ns)
 {
     if (ns <= 0) return;
     struct timespec req = {.tv_sec = ns / 1000000000LL, .tv_nsec = ns % 1000000000LL}, rem;
-    while (nanosleep(&req, &rem) != 0 && errno == EINTR) req = rem;
+    while (nanosleep(&req, &rem) != 0 && errno == EINTR)
+        req = rem;
 }
 
 void joule_format_iso8601(int64_t wall_ns, char *buf, unsigned cap)

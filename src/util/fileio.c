@@ -71,8 +71,7 @@ enum joule_status joule_read_file(const char *path, size_t max_bytes, char **out
                 if (fgetc(f) == EOF) break; /* exactly at the limit is fine */
                 free(buf);
                 fclose(f);
-                return joule_errorf(JOULE_ERR_LIMIT, "%s: larger than %zu bytes", path,
-                                    max_bytes);
+                return joule_errorf(JOULE_ERR_LIMIT, "%s: larger than %zu bytes", path, max_bytes);
             }
             size_t ncap = cap * 2 > max_bytes ? max_bytes : cap * 2;
             char *nb = realloc(buf, ncap + 1);
@@ -116,8 +115,8 @@ enum joule_status joule_write_file_atomic(const char *path, const void *data, si
     int bad = (w != len) | (fflush(f) != 0) | (fsync(fileno(f)) != 0);
     bad |= fclose(f) != 0;
     if (bad || rename(tmp, path) != 0) {
-        enum joule_status s = joule_errorf(JOULE_ERR_IO, "%s: write failed: %s", path,
-                                           strerror(errno));
+        enum joule_status s =
+            joule_errorf(JOULE_ERR_IO, "%s: write failed: %s", path, strerror(errno));
         unlink(tmp);
         free(tmp);
         return s;
@@ -143,7 +142,8 @@ enum joule_status joule_path_join(char *out, size_t cap, const char *dir, const 
     size_t dl = strlen(dir);
     int slash = dl > 0 && dir[dl - 1] != '/';
     int n = snprintf(out, cap, "%s%s%s", dir, slash ? "/" : "", name);
-    if (n < 0 || (size_t)n >= cap) return joule_errorf(JOULE_ERR_LIMIT, "path too long: %s/%s", dir, name);
+    if (n < 0 || (size_t)n >= cap)
+        return joule_errorf(JOULE_ERR_LIMIT, "path too long: %s/%s", dir, name);
     return JOULE_OK;
 }
 

@@ -1,0 +1,49 @@
+/* joule — tokenizers: Hugging Face tokenizer.json, encoding and decoding
+ * exactly as the Hugging Face tokenizers library does for the study's families. */
+#ifndef JOULE_TOKENIZER_H
+#define JOULE_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "joule/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct joule_tokenizer; /* opaque; immutable after load, safe to share across threads */
+
+/* Load tokenizer.json. Unsupported components fail with JOULE_ERR_UNSUPPORTED
+ * and a message naming them. *out is owned by the caller (joule_tokenizer_free). */
+enum joule_status joule_tokenizer_load(const char *path, struct joule_tokenizer **out);
+enum joule_status joule_tokenizer_load_from_memory(const char *json, size_t len,
+                                                   struct joule_tokenizer **out);
+void joule_tokenizer_free(struct joule_tokenizer *t);
+
+/* Encode `len` bytes of text (any bytes; invalid UTF-8 is handled, never a crash).
+ * add_special: apply the post-processor template (BOS/EOS) like
+ * tokenizer.encode(text, add_special_tokens=True).
+ * Writes up to `cap` ids into `ids` and returns in *n_ids the number of ids
+ * the encoding has (which may exceed `cap`: call again with a bigger buffer). */
+enum joule_status joule_tokenizer_encode(const struct joule_tokenizer *t, const char *text,
+                                         size_t len, int add_special, int32_t *ids, size_t cap,
+                                         size_t *n_ids);
+
+/* Decode ids to text like tokenizer.decode(ids, skip_special_tokens=skip_special).
+ * Writes up to `cap` bytes (NUL-terminated when it fits) and returns the full
+ * length in *n_bytes (excluding the NUL). Ids outside the vocabulary are an error. */
+enum joule_status joule_tokenizer_decode(const struct joule_tokenizer *t, const int32_t *ids,
+                                         size_t n, int skip_special, char *out, size_t cap,
+                                         size_t *n_bytes);
+
+size_t joule_tokenizer_vocab_size(const struct joule_tokenizer *t); /* incl. added tokens */
+int32_t joule_tokenizer_bos_id(const struct joule_tokenizer *t);    /* -1 if none */
+int32_t joule_tokenizer_eos_id(const struct joule_tokenizer *t);    /* -1 if none */
+/* Id of an exact token string (vocabulary or added token); -1 if none. */
+int32_t joule_tokenizer_token_id(const struct joule_tokenizer *t, const char *token);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
