@@ -8,6 +8,7 @@
  * A command appears here only once it exists. */
 const struct joule_command joule_commands[] = {
     {"version", "print the version and build features", joule_cmd_version},
+    {"tokenize", "encode or decode text with a tokenizer.json", joule_cmd_tokenize},
     {NULL, NULL, NULL},
 };
 
