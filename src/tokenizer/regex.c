@@ -8,7 +8,11 @@
 
 #include "tokenizer/unicode.h"
 
+/* Limits that turn pathological patterns into a clear error instead of a stack
+ * overflow or an endless search: recursion depth of the matcher, pattern size,
+ * and matcher steps per tk_regex_find call. */
 enum { RX_MAX_DEPTH = 2000, RX_MAX_NODES = 100000 };
+#define RX_MAX_STEPS 100000000L
 
 /* ---- character classes -------------------------------------------------- */
 
@@ -818,6 +822,7 @@ struct mctx {
     size_t end;
     int depth;
     int err;
+    long steps;
 };
 
 /* A continuation: what to match after the current node. For A_SEQ it resumes
@@ -857,7 +862,7 @@ static int m(struct mctx *c, const struct ast *a, int idx, size_t start, const s
              size_t pos)
 {
     if (c->err) return 0;
-    if (++c->depth > RX_MAX_DEPTH) {
+    if (++c->depth > RX_MAX_DEPTH || ++c->steps > RX_MAX_STEPS) {
         c->err = 1;
         return 0;
     }
@@ -960,7 +965,7 @@ done:
 int tk_regex_find(const struct tk_regex *re, const char *text, size_t n, size_t from, size_t *ms,
                   size_t *me)
 {
-    struct mctx c = {re, (const unsigned char *)text, n, 0, 0, 0};
+    struct mctx c = {re, (const unsigned char *)text, n, 0, 0, 0, 0};
     for (size_t pos = from; pos <= n;) {
         c.depth = 0;
         if (m(&c, re->root, 0, 0, NULL, pos)) {
