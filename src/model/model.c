@@ -376,7 +376,9 @@ enum joule_status joule_model_load(const char *dir, const struct joule_model_par
     s = joule_model_parse_config(text, len, &m->cfg);
     free(text);
     if (s != JOULE_OK) {
-        s = joule_errorf(s, "%s: %s", path, joule_last_error());
+        char why[512];
+        snprintf(why, sizeof why, "%s", joule_last_error());
+        s = joule_errorf(s, "%s: %s", dir, why);
         goto fail;
     }
     size_t cap = 0;
