@@ -8,6 +8,8 @@
  * A command appears here only once it exists. */
 const struct joule_command joule_commands[] = {
     {"version", "print the version and build features", joule_cmd_version},
+    {"stats", "statistical tests on groups of numbers (JSON in, table or JSON out)",
+     joule_cmd_stats},
     {NULL, NULL, NULL},
 };
 
