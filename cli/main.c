@@ -9,6 +9,8 @@
 const struct joule_command joule_commands[] = {
     {"generate", "run a model on one prompt and print what it generates", joule_cmd_generate},
     {"version", "print the version and build features", joule_cmd_version},
+    {"stats", "statistical tests on groups of numbers (JSON in, table or JSON out)",
+     joule_cmd_stats},
     {NULL, NULL, NULL},
 };
 
