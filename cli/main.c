@@ -8,6 +8,9 @@
  * A command appears here only once it exists. */
 const struct joule_command joule_commands[] = {
     {"version", "print the version and build features", joule_cmd_version},
+    {"sensors", "list the energy/resource sensors here, and why any is missing", joule_cmd_sensors},
+    {"measure", "run a command and report its energy, time, CPU, RAM and GPU use",
+     joule_cmd_measure},
     {NULL, NULL, NULL},
 };
 
