@@ -11,6 +11,9 @@ const struct joule_command joule_commands[] = {
     {"version", "print the version and build features", joule_cmd_version},
     {"stats", "statistical tests on groups of numbers (JSON in, table or JSON out)",
      joule_cmd_stats},
+    {"sensors", "list the energy/resource sensors here, and why any is missing", joule_cmd_sensors},
+    {"measure", "run a command and report its energy, time, CPU, RAM and GPU use",
+     joule_cmd_measure},
     {NULL, NULL, NULL},
 };
 
