@@ -8,6 +8,7 @@
  * A command appears here only once it exists. */
 const struct joule_command joule_commands[] = {
     {"version", "print the version and build features", joule_cmd_version},
+    {"synth", "write a random-weight checkpoint with the shape of a study model", joule_cmd_synth},
     {NULL, NULL, NULL},
 };
 

@@ -1,6 +1,7 @@
 /* Engine registry, the generation loop and the sampler: everything that is
  * the same whichever engine computes the logits. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
