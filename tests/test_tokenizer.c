@@ -401,6 +401,14 @@ static void test_regex(void)
     const char *bloom = " ?[^(\\s|[.,!?\xE2\x80\xA6\xE3\x80\x82\xEF\xBC\x8C\xE3\x80\x81"
                         "\xE0\xA5\xA4\xDB\x94\xD8\x8C])]+";
     check_splits(bloom, "Hello, world! (x)", "Hello| world|x");
+    /* GPT-4o (o200k) style: optional case-insensitive group after letter runs */
+    const char *o200k =
+        "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}"
+        "\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}"
+        "\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|"
+        "'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|"
+        "\\s+(?!\\S)|\\s+";
+    check_splits(o200k, "HTTPServer's fooBar 1234//\n", "HTTPServer's| foo|Bar| |123|4|//\n");
     check_splits("\\p{N}{1,3}", "1234567", "123|456|7");
     check_splits("a+?", "aaa", "a|a|a");
     check_splits("a++a", "aaaa", "");
