@@ -50,8 +50,13 @@ static void axpy_row(const struct jn_kernels *k, const struct jn_mat *W, int i, 
     }
 }
 
-/* Each output element is computed by one thread in a fixed order, so the
- * result does not depend on the number of threads. */
+/* Rows of x handled together: their outputs stay in cache while a block of
+ * weights is streamed once for all of them. */
+#define MM_ROW_BLOCK 32
+
+/* Each output element is computed by one thread in a fixed order (the
+ * inputs in sequence), so the result does not depend on the number of
+ * threads nor on how the rows are blocked. */
 static void mm_worker(void *ctx, int ith, int nth)
 {
     (void)ith;
@@ -63,22 +68,28 @@ static void mm_worker(void *ctx, int ith, int nth)
         int c0 = atomic_fetch_add_explicit(&t->next, t->chunk, memory_order_relaxed);
         if (c0 >= n_out) break;
         int c1 = c0 + t->chunk < n_out ? c0 + t->chunk : n_out;
-        if (!W->conv1d) {
-            for (int o = c0; o < c1; o++) {
-                float b = t->bias ? t->bias[o] : 0.0f;
-                for (int m = 0; m < t->M; m++)
-                    t->y[(size_t)m * n_out + o] = dot_row(t->k, W, o, t->x + (size_t)m * n_in) + b;
-            }
-        } else {
-            for (int m = 0; m < t->M; m++) {
-                float *y = t->y + (size_t)m * n_out + c0;
-                const float *x = t->x + (size_t)m * n_in;
-                memset(y, 0, (size_t)(c1 - c0) * sizeof *y);
+        for (int m0 = 0; m0 < t->M; m0 += MM_ROW_BLOCK) {
+            int m1 = m0 + MM_ROW_BLOCK < t->M ? m0 + MM_ROW_BLOCK : t->M;
+            if (!W->conv1d) {
+                /* [n_out, n_in]: one dot product per output */
+                for (int o = c0; o < c1; o++) {
+                    float b = t->bias ? t->bias[o] : 0.0f;
+                    for (int m = m0; m < m1; m++)
+                        t->y[(size_t)m * n_out + o] =
+                            dot_row(t->k, W, o, t->x + (size_t)m * n_in) + b;
+                }
+            } else {
+                /* [n_in, n_out] (Conv1D): stream contiguous row segments */
+                for (int m = m0; m < m1; m++)
+                    memset(t->y + (size_t)m * n_out + c0, 0, (size_t)(c1 - c0) * sizeof(float));
                 for (int i = 0; i < n_in; i++)
-                    axpy_row(t->k, W, i, c0, c1 - c0, x[i], y);
+                    for (int m = m0; m < m1; m++)
+                        axpy_row(t->k, W, i, c0, c1 - c0, t->x[(size_t)m * n_in + i],
+                                 t->y + (size_t)m * n_out + c0);
                 if (t->bias)
-                    for (int o = c0; o < c1; o++)
-                        y[o - c0] += t->bias[o];
+                    for (int m = m0; m < m1; m++)
+                        for (int o = c0; o < c1; o++)
+                            t->y[(size_t)m * n_out + o] += t->bias[o];
             }
         }
     }
@@ -88,9 +99,21 @@ static void mm_worker(void *ctx, int ith, int nth)
 static void matmul(struct jn_cpu *c, const struct jn_mat *W, const float *bias, const float *x,
                    float *y, int M)
 {
-    struct mm_task t = {c->k, W, bias, x, y, M, W->conv1d ? 64 : 16, 0};
+    int nth = jn_pool_size(c->pool);
+    int chunk;
+    if (W->conv1d) {
+        /* [n_in, n_out]: one wide column block per thread, so each streams
+         * long contiguous row segments (a thread that does not show up leaves
+         * its block to the others) */
+        chunk = (W->n_out + nth - 1) / nth;
+        chunk = (chunk + 15) / 16 * 16;
+    } else {
+        chunk = 16; /* rows of 16 outputs; smaller when that would idle threads */
+        while (chunk > 4 && W->n_out / chunk < 4 * nth)
+            chunk /= 2;
+    }
+    struct mm_task t = {c->k, W, bias, x, y, M, chunk, 0};
     atomic_init(&t.next, 0);
-    if (!W->conv1d && W->n_out / t.chunk < 4 * jn_pool_size(c->pool)) t.chunk = 4;
     jn_pool_run(c->pool, mm_worker, &t);
 }
 
