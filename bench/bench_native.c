@@ -49,8 +49,10 @@ static double read_bandwidth(int threads)
     float *big = malloc(BW_BYTES), *x = malloc(BW_CHUNK * sizeof *x);
     struct jn_pool *pool = NULL;
     if (!big || !x || !k || jn_pool_create(threads, &pool) != JOULE_OK) return 0;
-    for (size_t i = 0; i < BW_BYTES / 4; i++) big[i] = (float)(i & 7);
-    for (int i = 0; i < BW_CHUNK; i++) x[i] = 1.0f;
+    for (size_t i = 0; i < BW_BYTES / 4; i++)
+        big[i] = (float)(i & 7);
+    for (int i = 0; i < BW_CHUNK; i++)
+        x[i] = 1.0f;
     double best = 0;
     for (int rep = 0; rep < 5; rep++) {
         struct bw_task t = {.k = k, .big = big, .x = x, .n_chunks = BW_BYTES / 4 / BW_CHUNK};
@@ -79,8 +81,10 @@ static double bytes_per_token(const char *dir)
             if ((layer < 0) != (r < JOULE_ROLE_FIRST_LAYER)) continue;
             const struct joule_tensor *t = joule_model_role(m, (enum joule_role)r, layer);
             if (!t) continue;
-            if (r == JOULE_ROLE_POS_EMB) total += (double)t->nbytes / (double)t->shape[0];
-            else total += (double)t->nbytes;
+            if (r == JOULE_ROLE_POS_EMB)
+                total += (double)t->nbytes / (double)t->shape[0];
+            else
+                total += (double)t->nbytes;
         }
     joule_model_free(m);
     return total;
@@ -135,7 +139,8 @@ int main(int argc, char **argv)
             const struct joule_engine_info *info = joule_engine_get_info(e);
             int32_t *prompt = malloc((size_t)n_prefill * sizeof *prompt);
             float *logits = malloc((size_t)info->n_vocab * sizeof *logits);
-            for (int j = 0; j < n_prefill; j++) prompt[j] = (int32_t)((j * 7919) % info->n_vocab);
+            for (int j = 0; j < n_prefill; j++)
+                prompt[j] = (int32_t)((j * 7919) % info->n_vocab);
             int64_t t0 = joule_now_ns();
             joule_engine_eval(e, prompt, (size_t)n_prefill, logits, 0);
             double prefill_s = (double)(joule_now_ns() - t0) / 1e9;
