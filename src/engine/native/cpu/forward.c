@@ -174,11 +174,13 @@ static void matmul(struct jn_cpu *c, const struct jn_mat *W, const float *bias, 
     int nth = jn_pool_size(c->pool);
     int chunk;
     if (W->conv1d) {
-        /* [n_in, n_out]: one wide column block per thread, so each streams
-         * long contiguous row segments (a thread that does not show up leaves
-         * its block to the others) */
-        chunk = (W->n_out + nth - 1) / nth;
-        chunk = (chunk + 15) / 16 * 16;
+        /* [n_in, n_out]: wide column blocks, so each thread streams long
+         * contiguous row segments (at least 1 KB), yet a few blocks per
+         * thread, so that a thread the OS preempts holds up little work */
+        int most = ((W->n_out + nth - 1) / nth + 15) / 16 * 16;
+        chunk = (W->n_out / (4 * nth) + 63) / 64 * 64;
+        if (chunk < 256) chunk = 256;
+        if (chunk > most) chunk = most;
     } else {
         chunk = 16; /* rows of 16 outputs; smaller when that would idle threads */
         while (chunk > 4 && W->n_out / chunk < 4 * nth)
