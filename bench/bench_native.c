@@ -1,6 +1,6 @@
 /* Native engine on the CPU against the memory-bandwidth roofline.
  *
- *   bench_native [--threads 1,2] [--decode N] [--prefill N] [--busy] MODEL_DIR...
+ *   bench_native [--threads 1,2] [--decode N] [--prefill N] [--busy] [--quantize q8] MODEL_DIR...
  *
  * --busy forks a process that keeps one core busy for the whole run (to see
  * how the thread pool copes with a competitor).
@@ -76,7 +76,16 @@ static double read_bandwidth(int threads)
 
 /* Bytes of weights one decode step reads: every bound tensor once, but only
  * one row of the position embedding (and the tied head counted once). */
-static double bytes_per_token(const char *dir)
+static int is_matrix_role(int r)
+{
+    return r == JOULE_ROLE_QKV_W || r == JOULE_ROLE_Q_W || r == JOULE_ROLE_K_W ||
+           r == JOULE_ROLE_V_W || r == JOULE_ROLE_O_W || r == JOULE_ROLE_UP_W ||
+           r == JOULE_ROLE_GATE_W || r == JOULE_ROLE_DOWN_W || r == JOULE_ROLE_LM_HEAD_W;
+}
+
+/* q8: the layer matrices and the output head are read as q8_0 blocks (34
+ * bytes per 32 weights); a tied head is a q8 copy of the embedding. */
+static double bytes_per_token(const char *dir, int q8)
 {
     struct joule_model *m = NULL;
     if (joule_model_load(dir, NULL, &m) != JOULE_OK) return 0;
@@ -87,8 +96,12 @@ static double bytes_per_token(const char *dir)
             if ((layer < 0) != (r < JOULE_ROLE_FIRST_LAYER)) continue;
             const struct joule_tensor *t = joule_model_role(m, (enum joule_role)r, layer);
             if (!t) continue;
+            double nelem = (double)t->shape[0] * (double)(t->n_dims > 1 ? t->shape[1] : 1);
+            int tied_head = r == JOULE_ROLE_TOK_EMB && c->tie_word_embeddings;
             if (r == JOULE_ROLE_POS_EMB)
                 total += (double)t->nbytes / (double)t->shape[0];
+            else if (q8 && (is_matrix_role(r) || tied_head))
+                total += nelem * 34.0 / 32.0;
             else
                 total += (double)t->nbytes;
         }
@@ -107,6 +120,7 @@ int main(int argc, char **argv)
     int threads[8] = {1, 2}, n_threads = 2, n_decode = 32, n_prefill = 64;
     int i = 1;
     pid_t busy = -1;
+    const char *quantize = NULL;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
             n_threads = 0;
@@ -118,6 +132,8 @@ int main(int argc, char **argv)
             n_decode = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "--prefill") && i + 1 < argc) {
             n_prefill = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--quantize") && i + 1 < argc) {
+            quantize = argv[++i];
         } else if (!strcmp(argv[i], "--busy")) {
             busy = fork();
             if (busy == 0)
@@ -125,7 +141,8 @@ int main(int argc, char **argv)
                     continue;
         } else {
             fprintf(stderr,
-                    "usage: %s [--threads 1,2] [--decode N] [--prefill N] [--busy] MODEL_DIR...\n",
+                    "usage: %s [--threads 1,2] [--decode N] [--prefill N] [--busy] [--quantize q8] "
+                    "MODEL_DIR...\n",
                     argv[0]);
             return 2;
         }
@@ -141,10 +158,11 @@ int main(int argc, char **argv)
     printf("%-24s %-5s %3s %9s %11s %10s %9s %9s\n", "model", "dtype", "thr", "MB/token",
            "prefill t/s", "decode ms", "(min ms)", "roofline");
     for (; i < argc; i++) {
-        double bytes = bytes_per_token(argv[i]);
+        double bytes = bytes_per_token(argv[i], quantize != NULL);
         for (int t = 0; t < n_threads; t++) {
             struct joule_engine_params ep = joule_engine_default_params();
             ep.n_threads = threads[t];
+            ep.quantize = quantize;
             struct joule_engine *e = NULL;
             if (joule_engine_open(argv[i], &ep, &e) != JOULE_OK) {
                 fprintf(stderr, "%s: %s\n", argv[i], joule_last_error());

@@ -29,6 +29,8 @@ static float dot_row(const struct jn_kernels *k, const struct jn_mat *W, int o, 
         return k->dot_f16(x, (const uint16_t *)W->data + off, W->n_in);
     case JOULE_DTYPE_BF16:
         return k->dot_bf16(x, (const uint16_t *)W->data + off, W->n_in);
+    case JOULE_DTYPE_Q8_0:
+        return k->dot_q8(x, (const struct jn_q8_block *)W->data + off / JN_Q8_BLOCK, W->n_in);
     default:
         return k->dot_f32(x, (const float *)W->data + off, W->n_in);
     }
@@ -44,6 +46,9 @@ static void axpy_row(const struct jn_kernels *k, const struct jn_mat *W, int i, 
         break;
     case JOULE_DTYPE_BF16:
         k->axpy_bf16(y, a, (const uint16_t *)W->data + off, n);
+        break;
+    case JOULE_DTYPE_Q8_0: /* off and n are whole blocks (column blocks of 64) */
+        k->axpy_q8(y, a, (const struct jn_q8_block *)W->data + off / JN_Q8_BLOCK, n);
         break;
     default:
         k->axpy_f32(y, a, (const float *)W->data + off, n);
@@ -93,7 +98,8 @@ static void mm_dot(const struct mm_task *t, int c0, int c1, int m0, int m1)
     const int n_out = W->n_out, n_in = W->n_in;
     float tile[JN_TILE_ROWS * JN_DOT_TILE_OUT];
     int o = c0;
-    for (; o + JN_DOT_TILE_OUT <= c1 && m1 - m0 >= JN_TILE_ROWS; o += JN_DOT_TILE_OUT) {
+    int tiles = W->dtype != JOULE_DTYPE_Q8_0 && m1 - m0 >= JN_TILE_ROWS;
+    for (; tiles && o + JN_DOT_TILE_OUT <= c1; o += JN_DOT_TILE_OUT) {
         int m = m0;
         for (; m + JN_TILE_ROWS <= m1; m += JN_TILE_ROWS) {
             dot_tile(t->k, W, o, t->x + (size_t)m * n_in, tile);
@@ -120,7 +126,7 @@ static void mm_conv1d(const struct mm_task *t, int c0, int c1, int m0, int m1)
     const struct jn_mat *W = t->W;
     const int n_out = W->n_out, n_in = W->n_in;
     int m = m0;
-    for (; m + JN_TILE_ROWS <= m1; m += JN_TILE_ROWS) {
+    for (; W->dtype != JOULE_DTYPE_Q8_0 && m + JN_TILE_ROWS <= m1; m += JN_TILE_ROWS) {
         int c = c0;
         for (; c + JN_AXPY_TILE_COLS <= c1; c += JN_AXPY_TILE_COLS)
             axpy_tile(t->k, W, c, t->x + (size_t)m * n_in, t->y + (size_t)m * n_out + c);
@@ -177,7 +183,7 @@ static void matmul(struct jn_cpu *c, const struct jn_mat *W, const float *bias, 
         /* [n_in, n_out]: wide column blocks, so each thread streams long
          * contiguous row segments (at least 1 KB), yet a few blocks per
          * thread, so that a thread the OS preempts holds up little work */
-        int most = ((W->n_out + nth - 1) / nth + 15) / 16 * 16;
+        int most = ((W->n_out + nth - 1) / nth + 63) / 64 * 64; /* q8 blocks stay whole */
         chunk = (W->n_out / (4 * nth) + 63) / 64 * 64;
         if (chunk < 256) chunk = 256;
         if (chunk > most) chunk = most;

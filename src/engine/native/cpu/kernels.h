@@ -9,6 +9,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* q8_0 weights (llama.cpp's layout): blocks of 32 int8 values with one f16
+ * scale, value = d * q, along each stored row. */
+#define JN_Q8_BLOCK 32
+struct jn_q8_block {
+    uint16_t d; /* f16 */
+    int8_t q[JN_Q8_BLOCK];
+};
+
 struct jn_kernels {
     const char *name;
     /* sum_i x[i] * w[i], weights converted in registers */
@@ -19,6 +27,9 @@ struct jn_kernels {
     void (*axpy_f32)(float *y, float a, const float *w, int n);
     void (*axpy_f16)(float *y, float a, const uint16_t *w, int n);
     void (*axpy_bf16)(float *y, float a, const uint16_t *w, int n);
+    /* q8_0: n is a multiple of JN_Q8_BLOCK */
+    float (*dot_q8)(const float *x, const struct jn_q8_block *w, int n);
+    void (*axpy_q8)(float *y, float a, const struct jn_q8_block *w, int n);
     /* Prefill tiles (several rows of x at once; the same summation order per
      * output as dot_* / axpy_* on one row, up to the association of the SIMD lanes).
      * dot_tile: out[r * 4 + o] = sum_i x[r * ldx + i] * w[o * ldw + i], r, o < 4 */

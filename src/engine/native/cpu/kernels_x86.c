@@ -78,6 +78,34 @@ AXPY_AVX2(axpy_f32_avx2, float, _mm256_loadu_ps, id_f32)
 AXPY_AVX2(axpy_f16_avx2, uint16_t, ld_f16_8, jn_f16_lookup)
 AXPY_AVX2(axpy_bf16_avx2, uint16_t, ld_bf16_8, jn_bf16_to_float)
 
+AVX2 static inline __m256 ld_q8_8(const int8_t *q)
+{
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)q)));
+}
+
+AVX2 static float dot_q8_avx2(const float *x, const struct jn_q8_block *w, int n)
+{
+    __m256 acc = _mm256_setzero_ps();
+    for (int b = 0; b < n / JN_Q8_BLOCK; b++, x += JN_Q8_BLOCK) {
+        __m256 t = _mm256_mul_ps(_mm256_loadu_ps(x), ld_q8_8(w[b].q));
+        t = _mm256_fmadd_ps(_mm256_loadu_ps(x + 8), ld_q8_8(w[b].q + 8), t);
+        t = _mm256_fmadd_ps(_mm256_loadu_ps(x + 16), ld_q8_8(w[b].q + 16), t);
+        t = _mm256_fmadd_ps(_mm256_loadu_ps(x + 24), ld_q8_8(w[b].q + 24), t);
+        acc = _mm256_fmadd_ps(t, _mm256_set1_ps(jn_f16_lookup(w[b].d)), acc);
+    }
+    return hsum8(acc);
+}
+
+AVX2 static void axpy_q8_avx2(float *y, float a, const struct jn_q8_block *w, int n)
+{
+    for (int b = 0; b < n / JN_Q8_BLOCK; b++, y += JN_Q8_BLOCK) {
+        __m256 ad = _mm256_set1_ps(a * jn_f16_lookup(w[b].d));
+        for (int j = 0; j < JN_Q8_BLOCK; j += 8)
+            _mm256_storeu_ps(y + j,
+                             _mm256_fmadd_ps(ad, ld_q8_8(w[b].q + j), _mm256_loadu_ps(y + j)));
+    }
+}
+
 /* 4 rows x 2 outputs per pass, 8 accumulators */
 #define DOT_TILE_AVX2(NAME, WT, LOAD, CONV)                                                        \
     AVX2 static void NAME(const float *x, size_t ldx, const WT *w, size_t ldw, int n, float *out)  \
@@ -165,6 +193,8 @@ const struct jn_kernels jn_kernels_avx2 = {
     axpy_f32_avx2,
     axpy_f16_avx2,
     axpy_bf16_avx2,
+    dot_q8_avx2,
+    axpy_q8_avx2,
     dot_tile_f32_avx2,
     dot_tile_f16_avx2,
     dot_tile_bf16_avx2,
@@ -232,6 +262,41 @@ DOT_AVX512(dot_bf16_avx512, uint16_t, ld_bf16_16m)
 AXPY_AVX512(axpy_f32_avx512, float, ld_f32_16m)
 AXPY_AVX512(axpy_f16_avx512, uint16_t, ld_f16_16m)
 AXPY_AVX512(axpy_bf16_avx512, uint16_t, ld_bf16_16m)
+
+AVX512 static inline __m512 ld_q8_16(const int8_t *q)
+{
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)q)));
+}
+
+AVX512 static float dot_q8_avx512(const float *x, const struct jn_q8_block *w, int n)
+{
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+    int b = 0, nb = n / JN_Q8_BLOCK;
+    for (; b + 2 <= nb; b += 2, x += 2 * JN_Q8_BLOCK) {
+        __m512 t0 = _mm512_mul_ps(_mm512_loadu_ps(x), ld_q8_16(w[b].q));
+        t0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + 16), ld_q8_16(w[b].q + 16), t0);
+        __m512 t1 = _mm512_mul_ps(_mm512_loadu_ps(x + 32), ld_q8_16(w[b + 1].q));
+        t1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + 48), ld_q8_16(w[b + 1].q + 16), t1);
+        acc0 = _mm512_fmadd_ps(t0, _mm512_set1_ps(jn_f16_lookup(w[b].d)), acc0);
+        acc1 = _mm512_fmadd_ps(t1, _mm512_set1_ps(jn_f16_lookup(w[b + 1].d)), acc1);
+    }
+    if (b < nb) {
+        __m512 t0 = _mm512_mul_ps(_mm512_loadu_ps(x), ld_q8_16(w[b].q));
+        t0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + 16), ld_q8_16(w[b].q + 16), t0);
+        acc0 = _mm512_fmadd_ps(t0, _mm512_set1_ps(jn_f16_lookup(w[b].d)), acc0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+AVX512 static void axpy_q8_avx512(float *y, float a, const struct jn_q8_block *w, int n)
+{
+    for (int b = 0; b < n / JN_Q8_BLOCK; b++, y += JN_Q8_BLOCK) {
+        __m512 ad = _mm512_set1_ps(a * jn_f16_lookup(w[b].d));
+        _mm512_storeu_ps(y, _mm512_fmadd_ps(ad, ld_q8_16(w[b].q), _mm512_loadu_ps(y)));
+        _mm512_storeu_ps(y + 16,
+                         _mm512_fmadd_ps(ad, ld_q8_16(w[b].q + 16), _mm512_loadu_ps(y + 16)));
+    }
+}
 
 #define DOT_TILE_AVX512(NAME, WT, LOADM)                                                           \
     AVX512 static void NAME(const float *x, size_t ldx, const WT *w, size_t ldw, int n,            \
@@ -348,6 +413,8 @@ const struct jn_kernels jn_kernels_avx512 = {
     axpy_f32_avx512,
     axpy_f16_avx512,
     axpy_bf16_avx512,
+    dot_q8_avx512,
+    axpy_q8_avx512,
     dot_tile_f32_avx512,
     dot_tile_f16_avx512,
     dot_tile_bf16_avx512,
