@@ -91,9 +91,11 @@ static void check_against_reference(const char *fixture, const char *dir, const 
         int same = o.n_ids == r.n_greedy && !memcmp(o.ids, r.greedy, o.n_ids * sizeof *o.ids);
         if (!same) {
             fprintf(stderr, "  %s %s ids:", fixture, what);
-            for (size_t i = 0; i < o.n_ids; i++) fprintf(stderr, " %d", (int)o.ids[i]);
+            for (size_t i = 0; i < o.n_ids; i++)
+                fprintf(stderr, " %d", (int)o.ids[i]);
             fprintf(stderr, "\n  reference:");
-            for (size_t i = 0; i < r.n_greedy; i++) fprintf(stderr, " %d", (int)r.greedy[i]);
+            for (size_t i = 0; i < r.n_greedy; i++)
+                fprintf(stderr, " %d", (int)r.greedy[i]);
             fprintf(stderr, "\n");
         }
         CHECK(same);
@@ -178,7 +180,8 @@ static void test_incremental_matches_batched(void)
         double err = 0;
         for (size_t i = 0; i < r.n_prompt; i++) {
             CHECK_OK(joule_engine_eval(e, &r.prompt[i], 1, one, 0));
-            for (int v = 0; v < V; v++) err = fmax(err, fabs(one[v] - all[i * V + v]));
+            for (int v = 0; v < V; v++)
+                err = fmax(err, fabs(one[v] - all[i * V + v]));
         }
         CHECK_NEAR(err, 0.0, 1e-5);
         free(all);
