@@ -9,6 +9,8 @@
 const struct joule_command joule_commands[] = {
     {"version", "print the version and build features", joule_cmd_version},
     {"synth", "write a random-weight checkpoint with the shape of a study model", joule_cmd_synth},
+    {"convert", "convert a Hugging Face checkpoint to GGUF for llama.cpp", joule_cmd_convert},
+    {"inspect", "print a GGUF file's metadata and tensor table", joule_cmd_inspect},
     {NULL, NULL, NULL},
 };
 
