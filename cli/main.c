@@ -9,6 +9,7 @@
 const struct joule_command joule_commands[] = {
     {"generate", "run a model on one prompt and print what it generates", joule_cmd_generate},
     {"version", "print the version and build features", joule_cmd_version},
+    {"tokenize", "encode or decode text with a tokenizer.json", joule_cmd_tokenize},
     {"stats", "statistical tests on groups of numbers (JSON in, table or JSON out)",
      joule_cmd_stats},
     {"sensors", "list the energy/resource sensors here, and why any is missing", joule_cmd_sensors},
