@@ -9,7 +9,7 @@
 static void convert_usage(FILE *f)
 {
     fprintf(f, "usage: joule convert --to gguf --model DIR --out FILE [--type f32|f16|bf16|q8_0]\n"
-               "                     [--no-tokenizer]\n\n"
+               "                     [--no-tokenizer] [--allow-inexact]\n\n"
                "Convert a Hugging Face snapshot (config.json + safetensors) of the study's\n"
                "families (gpt2, gpt_bigcode, gpt_neox, bloom, llama, gemma, phi) to GGUF v3 with\n"
                "the tensor names, layouts and metadata llama.cpp expects.\n\n"
@@ -17,18 +17,19 @@ static void convert_usage(FILE *f)
                "  --model DIR      the snapshot directory\n"
                "  --out FILE       the .gguf to write\n"
                "  --type T         2-D weights as f32 (default), f16, bf16 or q8_0; 1-D stay f32\n"
-               "  --no-tokenizer   write no vocabulary (tokenizer.ggml.model = none)\n");
+               "  --no-tokenizer   write no vocabulary (tokenizer.ggml.model = none)\n"
+               "  --allow-inexact  convert GPT-2 with scale_attn_by_inverse_layer_idx\n"
+               "                   (codeparrot-small) although llama.cpp ignores that scaling:\n"
+               "                   the same work, other values (for cost measurements only)\n");
 }
 
 int joule_cmd_convert(int argc, char **argv)
 {
-    static const struct option opts[] = {{"to", required_argument, NULL, 't'},
-                                         {"model", required_argument, NULL, 'm'},
-                                         {"out", required_argument, NULL, 'o'},
-                                         {"type", required_argument, NULL, 'T'},
-                                         {"no-tokenizer", no_argument, NULL, 'N'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"to", required_argument, NULL, 't'},     {"model", required_argument, NULL, 'm'},
+        {"out", required_argument, NULL, 'o'},    {"type", required_argument, NULL, 'T'},
+        {"no-tokenizer", no_argument, NULL, 'N'}, {"allow-inexact", no_argument, NULL, 'A'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     struct joule_gguf_convert_params p = joule_gguf_convert_default_params();
     const char *to = NULL, *model = NULL, *out = NULL;
     int c;
@@ -60,6 +61,9 @@ int joule_cmd_convert(int argc, char **argv)
             break;
         case 'N':
             p.with_tokenizer = 0;
+            break;
+        case 'A':
+            p.allow_inexact = 1;
             break;
         case 'h':
             convert_usage(stdout);

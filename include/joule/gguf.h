@@ -94,14 +94,18 @@ struct joule_gguf_convert_params {
                               for each as stored; 1-D tensors stay F32 (default F32) */
     int with_tokenizer;    /* tokenizer.json -> tokenizer.ggml.* (default 1); without one
                               (or with --no-tokenizer) the vocabulary is "none" + vocab_size */
+    int allow_inexact;     /* convert GPT-2 with scale_attn_by_inverse_layer_idx anyway (llama.cpp
+                              computes the same work without that scaling: for cost studies
+                              only; default 0) */
 };
 struct joule_gguf_convert_params joule_gguf_convert_default_params(void);
 
-/* Convert the snapshot at `model_dir` (config.json + model.safetensors or a sharded
- * index) to `out_path` (written through a temporary file and renamed), tensor by
- * tensor. llama.cpp architectures: gpt2, starcoder (gpt_bigcode), gptneox, bloom,
- * llama, gemma, phi2. GPT-2 checkpoints with scale_attn_by_inverse_layer_idx are
- * JOULE_ERR_UNSUPPORTED (llama.cpp's gpt2 graph lacks it). */
+/* Convert the snapshot at `model_dir` (loaded and validated by joule_model_load:
+ * config.json + model.safetensors or a sharded index; F32/F16/BF16) to `out_path` (written through
+ * a temporary file and renamed), tensor by tensor. llama.cpp architectures: gpt2, starcoder
+ * (gpt_bigcode), gptneox, bloom, llama, gemma, phi2. GPT-2 checkpoints with
+ * scale_attn_by_inverse_layer_idx are JOULE_ERR_UNSUPPORTED (llama.cpp's gpt2 graph lacks it)
+ * unless allow_inexact. */
 enum joule_status joule_gguf_convert(const char *model_dir, const char *out_path,
                                      const struct joule_gguf_convert_params *params);
 

@@ -29,164 +29,15 @@
 
 struct joule_gguf_convert_params joule_gguf_convert_default_params(void)
 {
-    struct joule_gguf_convert_params p = {JOULE_DTYPE_F32, 1};
+    struct joule_gguf_convert_params p = {JOULE_DTYPE_F32, 1, 0};
     return p;
 }
 
 /* ------------------------------------------------------------------------- */
-/* Reading the snapshot: config.json and (sharded) safetensors.              */
+/* Reading: the snapshot is loaded (and validated) by joule_model_load.      */
 /* ------------------------------------------------------------------------- */
 
-struct src_tensor {
-    char *name;
-    enum joule_dtype dtype;
-    int n_dims;
-    int64_t shape[2];
-    const unsigned char *data;
-    int used;
-};
-
-struct snapshot {
-    cJSON *config;
-    struct joule_mmap maps[64];
-    int n_maps;
-    struct src_tensor *t;
-    size_t n_t, cap_t;
-};
-
-static void snapshot_free(struct snapshot *s)
-{
-    cJSON_Delete(s->config);
-    for (int i = 0; i < s->n_maps; i++)
-        joule_mmap_close(&s->maps[i]);
-    for (size_t i = 0; i < s->n_t; i++)
-        free(s->t[i].name);
-    free(s->t);
-    memset(s, 0, sizeof *s);
-}
-
-static enum joule_status add_safetensors(struct snapshot *s, const char *path)
-{
-    if (s->n_maps == 64) return joule_errorf(JOULE_ERR_LIMIT, "convert: more than 64 shards");
-    struct joule_mmap *m = &s->maps[s->n_maps];
-    enum joule_status st = joule_mmap_open(m, path);
-    if (st != JOULE_OK) return st;
-    s->n_maps++;
-    uint64_t hl = 0;
-    if (m->size < 8) return joule_errorf(JOULE_ERR_FORMAT, "%s: truncated", path);
-    for (int i = 0; i < 8; i++)
-        hl |= (uint64_t)m->data[i] << (8 * i);
-    if (hl > m->size - 8 || hl > (100u << 20))
-        return joule_errorf(JOULE_ERR_FORMAT, "%s: bad header length", path);
-    cJSON *h = cJSON_ParseWithLength((const char *)m->data + 8, (size_t)hl);
-    if (!h) return joule_errorf(JOULE_ERR_FORMAT, "%s: header is not JSON", path);
-    const unsigned char *base = m->data + 8 + hl;
-    uint64_t avail = m->size - 8 - hl;
-    cJSON *e;
-    st = JOULE_OK;
-    cJSON_ArrayForEach(e, h)
-    {
-        if (!strcmp(e->string, "__metadata__")) continue;
-        const char *dt = joule_json_str(e, "dtype", "");
-        struct src_tensor t = {0};
-        size_t es = 0;
-        if (!strcmp(dt, "F32"))
-            t.dtype = JOULE_DTYPE_F32, es = 4;
-        else if (!strcmp(dt, "F16"))
-            t.dtype = JOULE_DTYPE_F16, es = 2;
-        else if (!strcmp(dt, "BF16"))
-            t.dtype = JOULE_DTYPE_BF16, es = 2;
-        cJSON *shape = cJSON_GetObjectItemCaseSensitive(e, "shape");
-        cJSON *off = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
-        int nd = cJSON_GetArraySize(shape);
-        if (!es || nd < 1 || nd > 2 || cJSON_GetArraySize(off) != 2) {
-            if (es == 0) continue; /* buffers of other dtypes (masks): not weights */
-            st = joule_errorf(JOULE_ERR_FORMAT, "%s: tensor %s: bad entry", path, e->string);
-            break;
-        }
-        t.n_dims = nd;
-        t.shape[1] = 1;
-        for (int d = 0; d < nd; d++)
-            t.shape[d] = (int64_t)cJSON_GetArrayItem(shape, d)->valuedouble;
-        double b = cJSON_GetArrayItem(off, 0)->valuedouble,
-               en = cJSON_GetArrayItem(off, 1)->valuedouble;
-        if (t.shape[0] <= 0 || t.shape[1] <= 0 || b < 0 || en < b || en > (double)avail ||
-            (uint64_t)(en - b) != (uint64_t)t.shape[0] * (uint64_t)t.shape[1] * es) {
-            st = joule_errorf(JOULE_ERR_FORMAT, "%s: tensor %s: size or offsets", path, e->string);
-            break;
-        }
-        t.data = base + (uint64_t)b;
-        if (s->n_t == s->cap_t) {
-            size_t nc = s->cap_t ? s->cap_t * 2 : 256;
-            struct src_tensor *nt = realloc(s->t, nc * sizeof *nt);
-            if (!nt) {
-                st = joule_errorf(JOULE_ERR_NOMEM, "convert");
-                break;
-            }
-            s->t = nt;
-            s->cap_t = nc;
-        }
-        t.name = strdup(e->string);
-        if (!t.name) {
-            st = joule_errorf(JOULE_ERR_NOMEM, "convert");
-            break;
-        }
-        s->t[s->n_t++] = t;
-    }
-    cJSON_Delete(h);
-    return st;
-}
-
-static enum joule_status snapshot_open(const char *dir, struct snapshot *s)
-{
-    memset(s, 0, sizeof *s);
-    char p[4096];
-    enum joule_status st = joule_path_join(p, sizeof p, dir, "config.json");
-    if (st == JOULE_OK) st = joule_json_load_file(p, 4 << 20, &s->config);
-    if (st != JOULE_OK) return st;
-    if (joule_path_join(p, sizeof p, dir, "model.safetensors") == JOULE_OK && joule_is_file(p))
-        return add_safetensors(s, p);
-    cJSON *idx = NULL;
-    if ((st = joule_path_join(p, sizeof p, dir, "model.safetensors.index.json")) != JOULE_OK)
-        return st;
-    if (!joule_is_file(p))
-        return joule_errorf(JOULE_ERR_NOT_FOUND, "%s: no model.safetensors or index", dir);
-    if ((st = joule_json_load_file(p, 64 << 20, &idx)) != JOULE_OK) return st;
-    cJSON *wm = cJSON_GetObjectItemCaseSensitive(idx, "weight_map"), *e;
-    /* the distinct shard files, in first-seen order */
-    const char *files[64];
-    int nf = 0;
-    cJSON_ArrayForEach(e, wm)
-    {
-        if (!cJSON_IsString(e) || strchr(e->valuestring, '/')) {
-            st = joule_errorf(JOULE_ERR_FORMAT, "%s: bad weight_map entry", p);
-            break;
-        }
-        int seen = 0;
-        for (int i = 0; i < nf; i++)
-            seen |= !strcmp(files[i], e->valuestring);
-        if (seen) continue;
-        if (nf == 64) {
-            st = joule_errorf(JOULE_ERR_LIMIT, "convert: more than 64 shards");
-            break;
-        }
-        files[nf++] = e->valuestring;
-    }
-    for (int i = 0; st == JOULE_OK && i < nf; i++) {
-        char sp[4096];
-        st = joule_path_join(sp, sizeof sp, dir, files[i]);
-        if (st == JOULE_OK) st = add_safetensors(s, sp);
-    }
-    cJSON_Delete(idx);
-    return st;
-}
-
-static struct src_tensor *find_src(struct snapshot *s, const char *name)
-{
-    for (size_t i = 0; i < s->n_t; i++)
-        if (!strcmp(s->t[i].name, name)) return &s->t[i];
-    return NULL;
-}
+typedef struct joule_tensor src_tensor;
 
 static float half_to_f32(uint16_t h)
 {
@@ -204,15 +55,16 @@ static float half_to_f32(uint16_t h)
     return f;
 }
 
-static float src_at(const struct src_tensor *t, size_t i)
+static float src_at(const src_tensor *t, size_t i)
 {
+    const unsigned char *d = t->data;
     if (t->dtype == JOULE_DTYPE_F32) {
         float f;
-        memcpy(&f, t->data + 4 * i, 4);
+        memcpy(&f, d + 4 * i, 4);
         return f;
     }
     uint16_t h;
-    memcpy(&h, t->data + 2 * i, 2);
+    memcpy(&h, d + 2 * i, 2);
     if (t->dtype == JOULE_DTYPE_F16) return half_to_f32(h);
     uint32_t x = (uint32_t)h << 16;
     float f;
@@ -233,7 +85,7 @@ enum xform {
 
 struct out_tensor {
     char name[96];
-    struct src_tensor *src;
+    const src_tensor *src;
     enum xform x;
     int heads;     /* X_QKV, X_PERMUTE */
     int add_one;   /* gemma norms */
@@ -259,10 +111,10 @@ static const struct arch_info archs[] = {
     {"llama", "llama"}, {"gemma", "gemma"},           {"phi", "phi2"},
 };
 
-static enum joule_status plan_add(struct plan *p, struct snapshot *s, const char *src,
+static enum joule_status plan_add(struct plan *p, const struct joule_model *m, const char *src,
                                   const char *dst, enum xform x, int heads, int optional)
 {
-    struct src_tensor *t = find_src(s, src);
+    const src_tensor *t = joule_model_tensor(m, src);
     if (!t) {
         if (optional) return JOULE_OK;
         return joule_errorf(JOULE_ERR_NOT_FOUND, "convert: tensor %s missing", src);
@@ -281,7 +133,11 @@ static enum joule_status plan_add(struct plan *p, struct snapshot *s, const char
     o->x = x;
     o->heads = heads;
     o->n_dims = t->n_dims;
-    t->used = 1;
+    if (t->n_dims < 1 || t->n_dims > 2 ||
+        (t->dtype != JOULE_DTYPE_F32 && t->dtype != JOULE_DTYPE_F16 &&
+         t->dtype != JOULE_DTYPE_BF16))
+        return joule_errorf(JOULE_ERR_UNSUPPORTED, "convert: %s: %d-D %s tensor", src, t->n_dims,
+                            joule_dtype_name(t->dtype));
     if (t->n_dims == 1) {
         o->ne0 = (uint64_t)t->shape[0];
         o->rows = 1;
@@ -303,7 +159,7 @@ static enum joule_status plan_add(struct plan *p, struct snapshot *s, const char
  * mapping applies to elements. */
 static void get_row(const struct out_tensor *o, uint64_t r, float *row)
 {
-    const struct src_tensor *t = o->src;
+    const src_tensor *t = o->src;
     if (o->n_dims == 1) {
         uint64_t n = o->ne0;
         for (uint64_t i = 0; i < n; i++) {
@@ -336,8 +192,8 @@ static void get_row(const struct out_tensor *o, uint64_t r, float *row)
             row[k] += 1.0f;
 }
 
-static enum joule_status build_plan(const char *mt, struct snapshot *s, int n_layer, int n_head,
-                                    int n_kv, int tie, struct plan *p)
+static enum joule_status build_plan(const char *mt, const struct joule_model *s, int n_layer,
+                                    int n_head, int n_kv, int tie, struct plan *p)
 {
     enum joule_status st = JOULE_OK;
     char a[160], b[96];
@@ -715,28 +571,6 @@ static int write_row(FILE *f, uint32_t type, const float *row, uint64_t n, unsig
 
 /* ------------------------------------------------------------------------- */
 
-static int64_t cfg_int(const cJSON *c, const char *const *keys, int64_t def)
-{
-    for (; *keys; keys++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, *keys);
-        if (cJSON_IsNumber(v)) return (int64_t)v->valuedouble;
-    }
-    return def;
-}
-
-static double cfg_num(const cJSON *c, const char *const *keys, double def)
-{
-    const cJSON *rp = cJSON_GetObjectItemCaseSensitive(c, "rope_parameters");
-    for (; *keys; keys++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(c, *keys);
-        if (!cJSON_IsNumber(v) && rp) v = cJSON_GetObjectItemCaseSensitive(rp, *keys);
-        if (cJSON_IsNumber(v)) return v->valuedouble;
-    }
-    return def;
-}
-
-#define KEYS(...) ((const char *const[]){__VA_ARGS__, NULL})
-
 enum joule_status joule_gguf_convert(const char *model_dir, const char *out_path,
                                      const struct joule_gguf_convert_params *params)
 {
@@ -762,7 +596,7 @@ enum joule_status joule_gguf_convert(const char *model_dir, const char *out_path
     default:
         return joule_errorf(JOULE_ERR_INVALID_ARG, "convert: type must be f32, f16, bf16 or q8_0");
     }
-    struct snapshot s;
+    struct joule_model *m = NULL;
     struct plan plan = {0};
     struct buf b = {0};
     FILE *f = NULL;
@@ -770,10 +604,11 @@ enum joule_status joule_gguf_convert(const char *model_dir, const char *out_path
     tmp[0] = '\0';
     float *row = NULL;
     unsigned char *rowbuf = NULL;
-    enum joule_status st = snapshot_open(model_dir, &s);
+    struct joule_model_params mp = joule_model_default_params();
+    enum joule_status st = joule_model_load(model_dir, &mp, &m);
     if (st != JOULE_OK) goto done;
-    const cJSON *c = s.config;
-    const char *mt = joule_json_str(c, "model_type", "");
+    const struct joule_model_config *c = joule_model_get_config(m);
+    const char *mt = joule_arch_name(c->arch);
     const char *arch = NULL;
     for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
         if (!strcmp(archs[i].hf, mt)) arch = archs[i].gguf;
@@ -781,38 +616,24 @@ enum joule_status joule_gguf_convert(const char *model_dir, const char *out_path
         st = joule_errorf(JOULE_ERR_UNSUPPORTED, "convert: model_type '%s'", mt);
         goto done;
     }
-    if (joule_json_bool(c, "scale_attn_by_inverse_layer_idx", 0)) {
+    if (c->scale_attn_by_inverse_layer_idx && !prm.allow_inexact) {
         st = joule_errorf(JOULE_ERR_UNSUPPORTED,
                           "convert: %s: scale_attn_by_inverse_layer_idx (codeparrot-small) is not "
-                          "implemented by llama.cpp's gpt2 graph; its output would differ",
+                          "implemented by llama.cpp's gpt2 graph; its output would differ "
+                          "(allow_inexact / --allow-inexact converts it anyway: same cost, other "
+                          "values)",
                           model_dir);
         goto done;
     }
-    int n_embd = (int)cfg_int(c, KEYS("n_embd", "hidden_size", "n_embed"), 0);
-    int n_layer = (int)cfg_int(c, KEYS("n_layer", "num_hidden_layers"), 0);
-    int n_head = (int)cfg_int(c, KEYS("n_head", "num_attention_heads"), 0);
-    int mq = joule_json_bool(c, "multi_query", !strcmp(mt, "gpt_bigcode"));
-    int n_kv = (int)cfg_int(c, KEYS("num_key_value_heads"), mq ? 1 : n_head);
-    int head_dim = n_head > 0 ? (int)cfg_int(c, KEYS("head_dim"), n_embd / n_head) : 0;
-    int n_ff = (int)cfg_int(c, KEYS("n_inner", "intermediate_size"), 4 * n_embd);
-    int vocab = (int)cfg_int(c, KEYS("vocab_size"), 0);
-    int n_ctx = (int)cfg_int(
-        c, KEYS("n_positions", "max_position_embeddings", "seq_length", "n_ctx"), 2048);
-    int tie_default = !strcmp(mt, "gpt_neox") || !strcmp(mt, "llama") || !strcmp(mt, "phi") ? 0 : 1;
-    int tie = joule_json_bool(c, "tie_word_embeddings", tie_default);
-    if (n_embd <= 0 || n_layer <= 0 || n_head <= 0 || n_kv <= 0 || head_dim <= 0 || vocab <= 0) {
-        st = joule_errorf(JOULE_ERR_FORMAT, "convert: %s: incomplete config", model_dir);
-        goto done;
-    }
-    if ((st = build_plan(mt, &s, n_layer, n_head, n_kv, tie, &plan)) != JOULE_OK) goto done;
+    const int n_embd = c->hidden_size, n_layer = c->n_layers, n_head = c->n_heads;
+    const int n_kv = c->n_kv_heads, head_dim = c->head_dim, n_ff = c->intermediate_size;
+    const int vocab = c->vocab_size, tie = c->tie_word_embeddings;
+    int n_ctx = c->max_positions;
+    if ((st = build_plan(mt, m, n_layer, n_head, n_kv, tie, &plan)) != JOULE_OK) goto done;
+    /* learned positions: the context is what the table holds */
+    const src_tensor *wpe = joule_model_tensor(m, "transformer.wpe.weight");
+    if (wpe) n_ctx = (int)wpe->shape[0];
 
-    if (wtype == UINT32_MAX)
-        for (size_t i = 0; i < plan.n; i++)
-            if (plan.t[i].n_dims == 2) {
-                enum joule_dtype d = plan.t[i].src->dtype;
-                ftype = d == JOULE_DTYPE_F16 ? 1 : d == JOULE_DTYPE_BF16 ? 32 : 0;
-                break;
-            }
     /* metadata */
     const char *base = strrchr(model_dir, '/');
     base = base && base[1] ? base + 1 : model_dir;
@@ -827,25 +648,21 @@ enum joule_status joule_gguf_convert(const char *model_dir, const char *out_path
     kv_archf(&b, arch, "attention.head_count", (uint32_t)n_head);
     kv_archf(&b, arch, "attention.head_count_kv", (uint32_t)n_kv);
     int rms = !strcmp(mt, "llama") || !strcmp(mt, "gemma");
-    double eps = cfg_num(c, KEYS("layer_norm_epsilon", "layer_norm_eps", "rms_norm_eps"), 1e-5);
     kv_archf32(&b, arch, rms ? "attention.layer_norm_rms_epsilon" : "attention.layer_norm_epsilon",
-               (float)eps);
+               c->norm_eps);
     if (!strcmp(mt, "gpt_neox") || !strcmp(mt, "llama") || !strcmp(mt, "gemma") ||
         !strcmp(mt, "phi")) {
-        double frac = cfg_num(c, KEYS("rotary_pct", "partial_rotary_factor"), 1.0);
-        kv_archf(&b, arch, "rope.dimension_count", (uint32_t)(frac * head_dim));
-        kv_archf32(&b, arch, "rope.freq_base",
-                   (float)cfg_num(c, KEYS("rotary_emb_base", "rope_theta"), 10000.0));
+        kv_archf(&b, arch, "rope.dimension_count", (uint32_t)c->rotary_dim);
+        kv_archf32(&b, arch, "rope.freq_base", c->rope_theta);
         kv_archf(&b, arch, "attention.key_length", (uint32_t)head_dim);
         kv_archf(&b, arch, "attention.value_length", (uint32_t)head_dim);
     }
     if (!strcmp(mt, "gpt_neox")) {
         char key[128];
         snprintf(key, sizeof key, "%s.use_parallel_residual", arch);
-        kv_bool(&b, key, joule_json_bool(c, "use_parallel_residual", 1));
+        kv_bool(&b, key, c->parallel_residual);
     }
-    int bos = (int)cfg_int(c, KEYS("bos_token_id"), -1),
-        eos = (int)cfg_int(c, KEYS("eos_token_id"), -1);
+    int bos = c->bos_token_id, eos = c->eos_token_id;
     if ((st = write_tokenizer(&b, model_dir, arch, vocab, bos, eos, prm.with_tokenizer)) !=
         JOULE_OK)
         goto done;
@@ -944,6 +761,6 @@ done:
     free(rowbuf);
     free(b.p);
     free(plan.t);
-    snapshot_free(&s);
+    joule_model_free(m);
     return st;
 }
