@@ -16,6 +16,8 @@ const struct joule_command joule_commands[] = {
     {"measure", "run a command and report its energy, time, CPU, RAM and GPU use",
      joule_cmd_measure},
     {"synth", "write a random-weight checkpoint with the shape of a study model", joule_cmd_synth},
+    {"convert", "convert a Hugging Face checkpoint to GGUF for llama.cpp", joule_cmd_convert},
+    {"inspect", "print a GGUF file's metadata and tensor table", joule_cmd_inspect},
     {NULL, NULL, NULL},
 };
 
