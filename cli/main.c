@@ -10,6 +10,8 @@ const struct joule_command joule_commands[] = {
     {"version", "print the version and build features", joule_cmd_version},
     {"stats", "statistical tests on groups of numbers (JSON in, table or JSON out)",
      joule_cmd_stats},
+    {"analyze", "report: statistics, tables, plots, recommendations from results",
+     joule_cmd_analyze},
     {NULL, NULL, NULL},
 };
 
