@@ -612,7 +612,7 @@ static void svg_boxplot(const struct joule_report *r, int mt, struct sbuf *b)
     if (slot < 70.0) slot = 70.0;
     double x0 = 80.0, plot_w = slot * (double)ncf;
     double width = x0 + plot_w + 20.0;
-    if (width < 640.0) width = 640.0;
+    if (width < 960.0) width = 960.0;
     size_t legend_rows = (nm + 2) / 3;
     double y0 = 30.0, y1 = 330.0, height = y1 + 60.0 + 18.0 * (double)legend_rows;
     double lo = INFINITY, hi = -INFINITY;
@@ -732,7 +732,7 @@ static void svg_boxplot(const struct joule_report *r, int mt, struct sbuf *b)
     }
     /* legend: one colour per model */
     for (size_t m = 0; m < nm; m++) {
-        double lx = x0 + 220.0 * (double)(m % 3), ly = y1 + 40.0 + 18.0 * (double)(m / 3);
+        double lx = x0 + 290.0 * (double)(m % 3), ly = y1 + 40.0 + 18.0 * (double)(m / 3);
         sbuf_printf(b,
                     "<rect class=\"legend\" x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" "
                     "fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">",
