@@ -282,15 +282,18 @@ enum joule_status joule_stats_levene(const struct joule_stats_group *g, size_t k
         return joule_errorf(JOULE_ERR_NOMEM, "levene: out of memory");
     }
     size_t off = 0;
+    long double total = 0.0L;
     for (size_t i = 0; i < k; i++) {
         double c = center == JOULE_STATS_CENTER_MEDIAN ? median_of(g[i].x, g[i].n)
                                                        : joule_stats_mean(g[i].x, g[i].n);
-        for (size_t j = 0; j < g[i].n; j++)
+        for (size_t j = 0; j < g[i].n; j++) {
             dev[off + j] = fabs(g[i].x[j] - c);
+            total += dev[off + j];
+        }
         dmean[i] = joule_stats_mean(dev + off, g[i].n);
         off += g[i].n;
     }
-    double grand = joule_stats_mean(dev, nt);
+    double grand = (double)(total / (long double)nt);
     long double ssb = 0.0L, ssw = 0.0L;
     off = 0;
     for (size_t i = 0; i < k; i++) {
