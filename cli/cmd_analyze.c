@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_util.h"
 #include "commands.h"
 #include "joule/report.h"
 #include "util/clock.h"
@@ -65,18 +66,11 @@ int joule_cmd_analyze(int argc, char **argv)
             p.title = optarg;
             break;
         case 'a':
-            p.alpha = strtod(optarg, &end);
-            if (!end || *end || !(p.alpha > 0 && p.alpha < 1)) {
-                fprintf(stderr, "joule analyze: --alpha must be in (0, 1)\n");
-                return 2;
-            }
+            if (joule_cli_alpha("analyze", optarg, &p.alpha)) return 2;
             break;
         case 'b':
-            p.bootstrap_reps = (size_t)strtoull(optarg, &end, 10);
-            if (!end || *end || p.bootstrap_reps > 1000000) {
-                fprintf(stderr, "joule analyze: --bootstrap must be 0..1000000\n");
+            if (joule_cli_count("analyze", "--bootstrap", optarg, 1000000, &p.bootstrap_reps))
                 return 2;
-            }
             break;
         case 1:
         case 2: {

@@ -44,6 +44,17 @@ static void fmt_p(char *buf, size_t cap, double p)
         snprintf(buf, cap, "%.4f", p);
 }
 
+/* A sorted copy of a cell's values (caller frees; NULL when empty or out of memory). */
+static double *cell_sorted(const struct rcell *c)
+{
+    if (!c->n) return NULL;
+    double *v = malloc(c->n * sizeof *v);
+    if (!v) return NULL;
+    memcpy(v, c->v, c->n * sizeof *v);
+    joule_stats_sort(v, c->n);
+    return v;
+}
+
 /* median of the pooled values of every model in category `cat` (CAT_COUNT = all models) */
 static double pooled_median(const struct joule_report *r, int metric, int cat, size_t conf)
 {
@@ -520,11 +531,8 @@ static void recommendations(const struct joule_report *r, struct sbuf *html, str
             size_t n = 0;
             for (size_t m = 0; m < r->nmodels && n < MAX_MODELS_REC; m++) {
                 const struct rcell *cell = report_cell(r, mt, m, c);
-                if (!cell->n) continue;
-                double *v = malloc(cell->n * sizeof *v);
+                double *v = cell_sorted(cell);
                 if (!v) continue;
-                memcpy(v, cell->v, cell->n * sizeof *v);
-                joule_stats_sort(v, cell->n);
                 med[n++] = joule_stats_quantile_sorted(v, cell->n, 0.5);
                 free(v);
             }
@@ -685,11 +693,8 @@ static void svg_boxplot(const struct joule_report *r, int mt, struct sbuf *b)
                         sx, y0, sx, y1);
         for (size_t m = 0; m < nm; m++) {
             const struct rcell *cell = report_cell(r, mt, m, c);
-            if (!cell->n) continue;
-            double *v = malloc(cell->n * sizeof *v);
+            double *v = cell_sorted(cell);
             if (!v) continue;
-            memcpy(v, cell->v, cell->n * sizeof *v);
-            joule_stats_sort(v, cell->n);
             size_t n = cell->n;
             double q1 = joule_stats_quantile_sorted(v, n, 0.25),
                    med = joule_stats_quantile_sorted(v, n, 0.5),
