@@ -69,8 +69,9 @@ enum joule_status joule_stats_describe(const double *x, size_t n, struct joule_s
 {
     if (!x || !out || n == 0) return joule_errorf(JOULE_ERR_INVALID_ARG, "describe: empty sample");
     for (size_t i = 0; i < n; i++)
-        if (!isfinite(x[i]))
-            return joule_errorf(JOULE_ERR_INVALID_ARG, "describe: value %zu is not finite", i);
+        if (!(fabs(x[i]) <= JOULE_STATS_MAX_ABS))
+            return joule_errorf(JOULE_ERR_INVALID_ARG,
+                                "describe: value %zu is not finite or beyond ±1e150", i);
     double *s = malloc(n * sizeof *s);
     if (!s) return joule_errorf(JOULE_ERR_NOMEM, "describe: out of memory");
     memcpy(s, x, n * sizeof *s);
@@ -238,9 +239,10 @@ static enum joule_status check_groups(const struct joule_stats_group *g, size_t 
         if (!g[i].x || g[i].n == 0)
             return joule_errorf(JOULE_ERR_INVALID_ARG, "%s: group %zu is empty", what, i);
         for (size_t j = 0; j < g[i].n; j++)
-            if (!isfinite(g[i].x[j]))
-                return joule_errorf(JOULE_ERR_INVALID_ARG, "%s: group %zu has a non-finite value",
-                                    what, i);
+            if (!(fabs(g[i].x[j]) <= JOULE_STATS_MAX_ABS))
+                return joule_errorf(JOULE_ERR_INVALID_ARG,
+                                    "%s: group %zu value %zu is not finite or beyond ±1e150", what,
+                                    i, j);
     }
     return JOULE_OK;
 }
