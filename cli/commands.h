@@ -23,5 +23,6 @@ int joule_cmd_measure(int argc, char **argv);
 int joule_cmd_stats(int argc, char **argv);
 int joule_cmd_convert(int argc, char **argv);
 int joule_cmd_inspect(int argc, char **argv);
+int joule_cmd_analyze(int argc, char **argv);
 
 #endif

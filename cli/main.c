@@ -18,6 +18,8 @@ const struct joule_command joule_commands[] = {
     {"synth", "write a random-weight checkpoint with the shape of a study model", joule_cmd_synth},
     {"convert", "convert a Hugging Face checkpoint to GGUF for llama.cpp", joule_cmd_convert},
     {"inspect", "print a GGUF file's metadata and tensor table", joule_cmd_inspect},
+    {"analyze", "report: statistics, tables, plots, recommendations from results",
+     joule_cmd_analyze},
     {NULL, NULL, NULL},
 };
 
