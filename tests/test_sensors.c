@@ -648,6 +648,33 @@ static void test_procfs_and_estimate(void)
     joule_sensor_set_free(set);
 }
 
+/* Kernels without CONFIG_PROC_CHILDREN: the tree is found by scanning every process's ppid. */
+static void test_procfs_tree_scan(void)
+{
+    const char *proc = fresh_dir("proc-scan");
+    proc_stat(proc, 100, 900);
+    proc_meminfo(proc, 1000, 500);
+    char p[1024];
+    const char *stats[][2] = {
+        {"10/stat", "10 (root) S 1 10 10 0 -1 0 0 0 0 0 5 5 0 0 20 0 1 0 1 1000 100 0\n"},
+        {"11/stat", "11 (kid) S 10 10 10 0 -1 0 0 0 0 0 5 5 0 0 20 0 1 0 1 1000 20 0\n"},
+        {"12/stat", "12 (grandkid) S 11 10 10 0 -1 0 0 0 0 0 5 5 0 0 20 0 1 0 1 1000 3 0\n"},
+        {"13/stat", "13 (stranger) S 1 13 13 0 -1 0 0 0 0 0 5 5 0 0 20 0 1 0 1 1000 4000 0\n"},
+    };
+    for (int i = 0; i < 4; i++)
+        write_text(fmt_path(p, sizeof p, proc, stats[i][0]), stats[i][1]);
+    struct procfs_state *ps = procfs_open(proc);
+    CHECK(ps != NULL);
+    if (!ps) return;
+    uint64_t ticks;
+    int64_t rss;
+    CHECK_EQ_INT(procfs_read_tree(ps, 10, &ticks, &rss), 3);
+    CHECK_EQ_INT(ticks, 30);
+    CHECK_EQ_INT(rss, 123 * sysconf(_SC_PAGESIZE));
+    CHECK_EQ_INT(procfs_read_tree(ps, 99, &ticks, &rss), 0); /* gone */
+    procfs_close(ps);
+}
+
 /* ---- interval queries, idle baseline, marks ------------------------------------------------- */
 
 static void test_interval_interpolation_and_idle(void)
@@ -1170,6 +1197,7 @@ int main(void)
     RUN(test_nvml_without_energy_counter);
     RUN(test_nvml_absent_and_failing);
     RUN(test_procfs_and_estimate);
+    RUN(test_procfs_tree_scan);
     RUN(test_interval_interpolation_and_idle);
     RUN(test_sampler_thread);
     RUN(test_netio_parse);

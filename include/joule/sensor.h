@@ -264,8 +264,8 @@ struct joule_log_summary {
     size_t samples;
 };
 /* Parse a log held in memory (`data`, `len`, need not be NUL-terminated). Writes at most
- * `cap` summaries (one per NETIO output; one for EnergiBridge) and returns the number
- * found via *n. JOULE_ERR_FORMAT with detail on malformed input. */
+ * `cap` summaries (one per NETIO output; one for EnergiBridge) and the number written
+ * via *n. JOULE_ERR_FORMAT with detail on malformed input. */
 enum joule_status joule_log_parse_energibridge(const char *data, size_t len,
                                                struct joule_log_summary *out);
 enum joule_status joule_log_parse_netio(const char *data, size_t len, struct joule_log_summary *out,
