@@ -772,6 +772,35 @@ static void test_sampler_thread(void)
     joule_sensor_set_free(set);
 }
 
+/* max_samples bounds memory: old samples go, the cumulative energy does not. */
+static void test_sampler_max_samples(void)
+{
+    const char *root = fresh_dir("sys-rapl-max");
+    make_rapl_zone(root, "intel-rapl:0", "package-0", 0, 262143328850ULL);
+    struct joule_sensor_params prm = fixture_params(root, quiet_proc());
+    struct joule_sensor_set *set;
+    CHECK_OK(joule_sensor_set_open("rapl", &prm, &set));
+    int k = joule_sensor_set_find(set, "rapl:package-0");
+    struct joule_sampler_params sp = joule_sampler_default_params();
+    sp.interval_ns = 60000000000LL;
+    sp.max_samples = 100;
+    struct joule_sampler *s;
+    CHECK_OK(joule_sampler_start(set, &sp, &s));
+    for (int i = 1; i <= 2600; i++) {
+        if (i % 100 == 0) zone_energy(root, "intel-rapl:0", (unsigned long long)i * 1000);
+        joule_sampler_sample_now(s);
+    }
+    size_t n = joule_sampler_count(s);
+    CHECK(n < 2601);
+    CHECK(n >= 100);
+    CHECK_NEAR(last_energy(s, k), 2.6, 1e-9);
+    struct joule_sample first;
+    CHECK_OK(joule_sampler_get(s, 0, &first));
+    CHECK(first.src[k].energy_j > 0.5); /* the oldest kept sample is a late one */
+    joule_sampler_free(s);
+    joule_sensor_set_free(set);
+}
+
 /* ---- NETIO ------------------------------------------------------------------------------- */
 
 enum box_mode { BOX_GOOD, BOX_BAD_JSON, BOX_SLOW, BOX_AUTH };
@@ -1200,6 +1229,7 @@ int main(void)
     RUN(test_procfs_tree_scan);
     RUN(test_interval_interpolation_and_idle);
     RUN(test_sampler_thread);
+    RUN(test_sampler_max_samples);
     RUN(test_netio_parse);
     RUN(test_netio_box);
     RUN(test_logs);

@@ -189,7 +189,7 @@ enum joule_status joule_sampler_mark_get(struct joule_sampler *s, size_t i, int6
                                          const char **label);
 
 /* Number of samples kept, and a copy of the i-th (0 = oldest kept). out->src points into the
- * sampler and stays valid until joule_sampler_free. */
+ * sampler and stays valid until joule_sampler_free, or until max_samples drops that sample. */
 size_t joule_sampler_count(struct joule_sampler *s);
 enum joule_status joule_sampler_get(struct joule_sampler *s, size_t i, struct joule_sample *out);
 
