@@ -16,6 +16,7 @@
 
 #include "joule/engine.h"
 #include "joule/server.h"
+#include "joule/tokenizer.h"
 #include "server/server_impl.h"
 #include "test.h"
 #include "util/clock.h"
@@ -856,6 +857,409 @@ static void test_energy_hook(void)
     joule_server_free(s);
 }
 
+/* ---- part 2: a real checkpoint under the native engine ------------------------------ */
+
+static char g_model_dir[512];
+
+/* A complete model directory: the llama fixture (vocabulary 512) with the
+ * 512-token byte-level tokenizer beside it. */
+static const char *real_model_dir(void)
+{
+    if (g_model_dir[0]) return g_model_dir;
+    char path[1024];
+    snprintf(g_model_dir, sizeof g_model_dir, "%s/tiny-llama", test_tmpdir());
+    joule_mkdirs(g_model_dir);
+    static const char *const files[][2] = {
+        {"models/llama/config.json", "config.json"},
+        {"models/llama/model.safetensors", "model.safetensors"},
+        {"tokenizers/tiny_bytelevel_512/tokenizer.json", "tokenizer.json"}};
+    for (size_t i = 0; i < 3; i++) {
+        char *data = NULL;
+        size_t len = 0;
+        CHECK_OK(joule_read_file(test_fixture(files[i][0]), (size_t)1 << 30, &data, &len));
+        joule_path_join(path, sizeof path, g_model_dir, files[i][1]);
+        CHECK_OK(joule_write_file_atomic(path, data, len));
+        free(data);
+    }
+    return g_model_dir;
+}
+
+static struct joule_engine *open_engine(void)
+{
+    struct joule_engine_params ep = joule_engine_default_params();
+    ep.n_threads = 1;
+    struct joule_engine *e = NULL;
+    CHECK_OK(joule_engine_open(real_model_dir(), &ep, &e));
+    return e;
+}
+
+struct real {
+    struct joule_engine *served; /* the server's */
+    struct joule_engine *direct; /* ours, for the reference answers */
+    struct joule_server *srv;
+    int port;
+};
+
+static int real_start(struct real *r, const struct joule_server_params *params)
+{
+    memset(r, 0, sizeof *r);
+    r->served = open_engine();
+    r->direct = open_engine();
+    if (!r->served || !r->direct) return -1;
+    struct joule_server_params p = params ? *params : joule_server_default_params();
+    p.port = 0;
+    CHECK_OK(joule_server_start(r->served, &p, &r->srv));
+    r->port = joule_server_port(r->srv);
+    return r->srv ? 0 : -1;
+}
+
+static void real_stop(struct real *r)
+{
+    joule_server_free(r->srv);
+    joule_engine_free(r->served);
+    joule_engine_free(r->direct);
+}
+
+static size_t encode_direct(struct joule_engine *e, const char *text, int32_t *ids, size_t cap)
+{
+    size_t n = 0;
+    CHECK_OK(
+        joule_tokenizer_encode(joule_engine_tokenizer(e), text, strlen(text), 1, ids, cap, &n));
+    return n;
+}
+
+static void check_ids(const cJSON *arr, const int32_t *want, size_t n)
+{
+    CHECK_EQ_INT(cJSON_GetArraySize(arr), (long)n);
+    int same = cJSON_GetArraySize(arr) == (int)n;
+    for (size_t i = 0; same && i < n; i++)
+        same = cJSON_GetArrayItem(arr, (int)i)->valueint == want[i];
+    CHECK(same);
+}
+
+/* The ids `joule generate --json` prints for a prompt (greedy). */
+static size_t cli_generate(const char *prompt, int max_new, int32_t *ids, size_t cap)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "'%s' generate --model '%s' --prompt '%s' --max-new-tokens %d --threads 1 --json "
+             "2>/dev/null",
+             test_joule_bin(), real_model_dir(), prompt, max_new);
+    FILE *f = popen(cmd, "r");
+    struct joule_sbuf out = {0};
+    char buf[4096];
+    size_t k;
+    while (f && (k = fread(buf, 1, sizeof buf, f)) > 0)
+        joule_sbuf_append(&out, buf, k);
+    CHECK_EQ_INT(f ? pclose(f) : -1, 0);
+    cJSON *j = cJSON_Parse(out.data ? out.data : "");
+    const cJSON *a = cJSON_GetObjectItem(j, "ids");
+    size_t n = 0;
+    for (const cJSON *v = a ? a->child : NULL; v && n < cap; v = v->next)
+        ids[n++] = v->valueint;
+    CHECK(n > 0);
+    cJSON_Delete(j);
+    joule_sbuf_free(&out);
+    return n;
+}
+
+static void test_real_same_tokens(void)
+{
+    struct real r;
+    if (real_start(&r, NULL) != 0) return;
+    static const char *const prompts[] = {"def add(a, b):", "import os\n", "x",
+                                          "for i in range(10"};
+    for (size_t k = 0; k < sizeof prompts / sizeof prompts[0]; k++) {
+        int32_t pids[128];
+        size_t np = encode_direct(r.direct, prompts[k], pids, 128);
+        /* the reference: the engine API directly, greedy, 20 new tokens */
+        struct joule_gen_params gp = joule_gen_default_params();
+        gp.max_new_tokens = 20;
+        struct joule_gen_result want;
+        CHECK_OK(joule_engine_generate(r.direct, pids, np, &gp, &want));
+        /* and the CLI */
+        int32_t cli[64];
+        size_t ncli = cli_generate(prompts[k], 20, cli, 64);
+        CHECK_EQ_INT(ncli, want.n_ids);
+        CHECK(ncli == want.n_ids && !memcmp(cli, want.ids, ncli * sizeof *cli));
+
+        cJSON *body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "prompt", prompts[k]);
+        cJSON_AddNumberToObject(body, "max_tokens", 20);
+        cJSON_AddNumberToObject(body, "temperature", 0);
+        cJSON_AddBoolToObject(body, "return_token_ids", 1);
+        char *txt = cJSON_PrintUnformatted(body);
+        struct http_resp resp;
+        CHECK_EQ_INT(post(r.port, "/v1/completions", txt, &resp), 200);
+        cJSON *j = cJSON_Parse(resp.body.data);
+        const cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
+        check_ids(cJSON_GetObjectItem(c0, "prompt_token_ids"), pids, np);
+        check_ids(cJSON_GetObjectItem(c0, "token_ids"), want.ids, want.n_ids);
+        const cJSON *u = cJSON_GetObjectItem(j, "usage");
+        CHECK_EQ_INT(joule_json_int(u, "prompt_tokens", -1), (long)np);
+        CHECK_EQ_INT(joule_json_int(u, "completion_tokens", -1), (long)want.n_ids);
+        /* the text is the decoded continuation (byte-level: decode(prompt+new) minus
+         * decode(prompt)) */
+        int32_t all[256];
+        memcpy(all, pids, np * sizeof *pids);
+        memcpy(all + np, want.ids, want.n_ids * sizeof *pids);
+        struct joule_sbuf full = {0}, pre = {0};
+        const struct joule_tokenizer *tok = joule_engine_tokenizer(r.direct);
+        char buf[4096];
+        size_t nb = 0;
+        CHECK_OK(joule_tokenizer_decode(tok, all, np + want.n_ids, 1, buf, sizeof buf, &nb));
+        joule_sbuf_append(&full, buf, nb);
+        CHECK_OK(joule_tokenizer_decode(tok, pids, np, 1, buf, sizeof buf, &nb));
+        joule_sbuf_append(&pre, buf, nb);
+        CHECK(full.len >= pre.len && !memcmp(full.data, pre.data, pre.len));
+        const char *got = joule_json_str(c0, "text", "");
+        /* compare through the same JSON escaping (invalid UTF-8 becomes U+FFFD) */
+        struct joule_sbuf esc = {0};
+        joule_sbuf_json_str(&esc, full.data + pre.len, full.len - pre.len);
+        cJSON *ref = cJSON_Parse(esc.data);
+        CHECK_EQ_STR(got, cJSON_GetStringValue(ref));
+        cJSON_Delete(ref);
+        joule_sbuf_free(&esc);
+        joule_sbuf_free(&full);
+        joule_sbuf_free(&pre);
+
+        /* seeded sampling maps onto the engine's sampler */
+        cJSON_ReplaceItemInObject(body, "temperature", cJSON_CreateNumber(0.8));
+        cJSON_AddNumberToObject(body, "top_p", 0.9);
+        cJSON_AddNumberToObject(body, "seed", 1234);
+        char *txt2 = cJSON_PrintUnformatted(body);
+        struct http_resp resp2;
+        CHECK_EQ_INT(post(r.port, "/v1/completions", txt2, &resp2), 200);
+        struct joule_gen_params sp = joule_gen_default_params();
+        sp.max_new_tokens = 20;
+        sp.sampling.greedy = 0;
+        sp.sampling.temperature = 0.8f;
+        sp.sampling.top_p = 0.9f;
+        sp.sampling.seed = 1234;
+        struct joule_gen_result want2;
+        CHECK_OK(joule_engine_generate(r.direct, pids, np, &sp, &want2));
+        cJSON *j2 = cJSON_Parse(resp2.body.data);
+        check_ids(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j2, "choices"), 0),
+                                      "token_ids"),
+                  want2.ids, want2.n_ids);
+        cJSON_Delete(j2);
+        joule_gen_result_free(&want2);
+        resp_free(&resp2);
+        free(txt2);
+
+        /* streamed: the same text, then finish_reason and usage in the last event */
+        cJSON_ReplaceItemInObject(body, "temperature", cJSON_CreateNumber(0));
+        cJSON_AddBoolToObject(body, "stream", 1);
+        char *txt3 = cJSON_PrintUnformatted(body);
+        struct http_resp resp3;
+        CHECK_EQ_INT(post(r.port, "/v1/completions", txt3, &resp3), 200);
+        struct joule_sbuf st = {0};
+        int done;
+        cJSON *fin;
+        sse_collect(resp3.body.data, &st, &done, &fin);
+        CHECK(done);
+        CHECK_EQ_STR(st.data, got);
+        const cJSON *f0 = cJSON_GetArrayItem(cJSON_GetObjectItem(fin, "choices"), 0);
+        check_ids(cJSON_GetObjectItem(f0, "token_ids"), want.ids, want.n_ids);
+        CHECK_EQ_STR(joule_json_str(f0, "finish_reason", ""),
+                     want.stop == JOULE_STOP_EOS ? "stop" : "length");
+        cJSON_Delete(fin);
+        joule_sbuf_free(&st);
+        resp_free(&resp3);
+        free(txt3);
+
+        cJSON_Delete(j);
+        resp_free(&resp);
+        free(txt);
+        cJSON_Delete(body);
+        joule_gen_result_free(&want);
+    }
+
+    /* token-id prompts too, and a prompt as long as the context is 422 */
+    struct http_resp resp;
+    CHECK_EQ_INT(post(r.port, "/v1/completions",
+                      "{\"prompt\":[1,2,3],\"max_tokens\":8,\"temperature\":0,"
+                      "\"return_token_ids\":true}",
+                      &resp),
+                 200);
+    struct joule_gen_params gp = joule_gen_default_params();
+    gp.max_new_tokens = 8;
+    struct joule_gen_result want;
+    const int32_t p3[] = {1, 2, 3};
+    CHECK_OK(joule_engine_generate(r.direct, p3, 3, &gp, &want));
+    cJSON *j = cJSON_Parse(resp.body.data);
+    check_ids(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0), "token_ids"),
+        want.ids, want.n_ids);
+    cJSON_Delete(j);
+    joule_gen_result_free(&want);
+    resp_free(&resp);
+    struct joule_sbuf big = {0};
+    joule_sbuf_puts(&big, "{\"prompt\":[");
+    for (int i = 0; i < 128; i++)
+        joule_sbuf_printf(&big, i ? ",%d" : "%d", 5 + i);
+    joule_sbuf_puts(&big, "]}");
+    expect_error(r.port, "POST", "/v1/completions", big.data, -1, NULL, 422,
+                 "context_length_exceeded");
+    joule_sbuf_free(&big);
+    real_stop(&r);
+}
+
+static void test_real_study_route(void)
+{
+    struct real r;
+    if (real_start(&r, NULL) != 0) return;
+    const char *prompt = "def fib(n):\n    ";
+    int32_t ids[256];
+    size_t np = encode_direct(r.direct, prompt, ids, 128);
+    /* the study: generate(max_length=128), greedy; decode the whole sequence */
+    struct joule_gen_params gp = joule_gen_default_params();
+    gp.max_new_tokens = 0;
+    gp.max_length = 128;
+    struct joule_gen_result want;
+    CHECK_OK(joule_engine_generate(r.direct, ids, np, &gp, &want));
+    memcpy(ids + np, want.ids, want.n_ids * sizeof *ids);
+    char pred[8192];
+    size_t nb = 0;
+    CHECK_OK(joule_tokenizer_decode(joule_engine_tokenizer(r.direct), ids, np + want.n_ids, 1, pred,
+                                    sizeof pred, &nb));
+    struct joule_sbuf esc = {0};
+    joule_sbuf_json_str(&esc, pred, nb);
+    cJSON *ref = cJSON_Parse(esc.data);
+
+    struct http_resp resp;
+    CHECK_EQ_INT(post(r.port, "/huggingface_models/tiny-llama/native",
+                      "{\"input_text\":\"def fib(n):\\n    \"}", &resp),
+                 200);
+    cJSON *j = cJSON_Parse(resp.body.data);
+    CHECK_EQ_STR(joule_json_str(j, "message", ""), "OK");
+    CHECK_EQ_STR(joule_json_str(j, "method", ""), "POST");
+    CHECK_EQ_INT(joule_json_int(j, "status-code", 0), 200);
+    CHECK(cJSON_IsString(cJSON_GetObjectItem(j, "timestamp")));
+    CHECK(strstr(joule_json_str(j, "url", ""), "/huggingface_models/tiny-llama/native") != NULL);
+    const cJSON *d = cJSON_GetObjectItem(j, "data");
+    CHECK_EQ_STR(joule_json_str(d, "model-type", ""), "tiny-llama");
+    CHECK_EQ_STR(joule_json_str(d, "input_text", ""), prompt);
+    CHECK_EQ_STR(joule_json_str(d, "prediction", ""), cJSON_GetStringValue(ref));
+    CHECK_EQ_INT(np + want.n_ids <= 128, 1);
+    CHECK_EQ_INT(joule_json_int(cJSON_GetObjectItem(j, "usage"), "total_tokens", -1),
+                 (long)(np + want.n_ids));
+    cJSON_Delete(j);
+    cJSON_Delete(ref);
+    joule_sbuf_free(&esc);
+    resp_free(&resp);
+    joule_gen_result_free(&want);
+
+    CHECK_EQ_INT(post(r.port, "/load_model/native/tiny-llama", "", &resp), 200);
+    resp_free(&resp);
+    real_stop(&r);
+}
+
+/* ---- 64 concurrent clients ----------------------------------------------------------- */
+
+struct soak {
+    pthread_t th;
+    int port;
+    int idx;
+    int64_t until_ns;
+    long ok, failed;
+};
+
+static void *soak_main(void *arg)
+{
+    struct soak *k = arg;
+    CURL *h = curl_easy_init();
+    static const char *const bodies[] = {
+        "{\"prompt\":\"def add(a, b):\",\"max_tokens\":16,\"temperature\":0}",
+        "{\"prompt\":\"import sys\\n\",\"max_tokens\":12,\"temperature\":0.7,\"seed\":3,"
+        "\"stream\":true}",
+        "{\"prompt\":[1,2,3,4],\"max_tokens\":8,\"stop\":[\"e\",\"\\n\"]}",
+    };
+    for (long n = 0; joule_now_ns() < k->until_ns; n++) {
+        struct http_resp r;
+        int which = (int)((n + k->idx) % 5);
+        CURLcode rc;
+        if (which < 3)
+            rc = http_do(h, "POST", k->port, "/v1/completions", bodies[which], -1, NULL, &r);
+        else if (which == 3)
+            rc = http_do(h, "POST", k->port, "/huggingface_models/tiny-llama/native",
+                         "{\"input_text\":\"def f(x):\"}", -1, NULL, &r);
+        else
+            rc = http_do(h, "GET", k->port, "/health", NULL, -1, NULL, &r);
+        int good = rc == CURLE_OK && r.code == 200 && !r.body.oom &&
+                   (which != 1 || strstr(r.body.data, "data: [DONE]\n\n") != NULL);
+        if (good)
+            k->ok++;
+        else {
+            if (k->failed < 3)
+                fprintf(stderr, "  soak: request %d failed: curl %d, HTTP %ld: %.200s\n", which,
+                        (int)rc, r.code, r.body.data);
+            k->failed++;
+        }
+        resp_free(&r);
+    }
+    curl_easy_cleanup(h);
+    return NULL;
+}
+
+static long rss_kib(void)
+{
+    long pages = 0, rss = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f && fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0;
+    if (f) fclose(f);
+    return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static void run_soak(struct real *r, double seconds, struct soak *k, int n)
+{
+    int64_t until = joule_now_ns() + (int64_t)(seconds * 1e9);
+    for (int i = 0; i < n; i++) {
+        k[i] = (struct soak){.port = r->port, .idx = i, .until_ns = until};
+        pthread_create(&k[i].th, NULL, soak_main, &k[i]);
+    }
+    for (int i = 0; i < n; i++)
+        pthread_join(k[i].th, NULL);
+}
+
+static void test_real_64_clients(void)
+{
+    const char *env = getenv("JOULE_SERVER_SOAK_S");
+    double secs = env && *env ? atof(env) : 5.0;
+    if (!(secs > 0)) {
+        test_skip("JOULE_SERVER_SOAK_S=0");
+        return;
+    }
+    struct real r;
+    struct joule_server_params p = joule_server_default_params();
+    p.max_queue = 64; /* every client can wait: none may fail */
+    if (real_start(&r, &p) != 0) return;
+    enum { N = 64 };
+    static struct soak k[N];
+    /* warm-up: threads, allocator arenas and buffers reach their working size */
+    double warm = secs / 5 < 1.0 ? secs / 5 : 1.0;
+    run_soak(&r, warm, k, N);
+    long rss0 = rss_kib();
+    run_soak(&r, secs, k, N);
+    long rss1 = rss_kib();
+    long ok = 0, failed = 0;
+    for (int i = 0; i < N; i++)
+        ok += k[i].ok, failed += k[i].failed;
+    printf("  %d clients, %.1f s: %ld requests ok, %ld failed; RSS %ld -> %ld KiB\n", N, secs, ok,
+           failed, rss0, rss1);
+    CHECK_EQ_INT(failed, 0);
+    CHECK(ok >= N);
+    /* flat memory: live memory does not grow with the number of requests served
+     * (a leak of even 100 bytes per request would show as megabytes here) */
+    CHECK(rss1 - rss0 < 8 * 1024);
+    struct http_resp m;
+    CHECK_EQ_INT(get(r.port, "/metrics", &m), 200);
+    CHECK(strstr(m.body.data, "joule_http_errors_total{") == NULL);
+    CHECK(strstr(m.body.data, "joule_requests_in_flight 1\n") != NULL); /* this one */
+    resp_free(&m);
+    real_stop(&r);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -866,6 +1270,9 @@ int main(void)
     RUN(test_queue_full_and_timeouts);
     RUN(test_graceful_shutdown);
     RUN(test_energy_hook);
+    RUN(test_real_same_tokens);
+    RUN(test_real_study_route);
+    RUN(test_real_64_clients);
     curl_global_cleanup();
     return test_summary();
 }
