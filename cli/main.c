@@ -16,6 +16,7 @@ const struct joule_command joule_commands[] = {
     {"sensors", "list the energy/resource sensors here, and why any is missing", joule_cmd_sensors},
     {"measure", "run a command and report its energy, time, CPU, RAM and GPU use",
      joule_cmd_measure},
+    {"synth", "write a random-weight checkpoint with the shape of a study model", joule_cmd_synth},
     {NULL, NULL, NULL},
 };
 
