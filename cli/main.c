@@ -8,6 +8,8 @@
  * A command appears here only once it exists. */
 const struct joule_command joule_commands[] = {
     {"version", "print the version and build features", joule_cmd_version},
+    {"bench", "run a measurement campaign over serving configurations", joule_cmd_bench},
+    {"export", "write a results database's tables as CSV", joule_cmd_export},
     {NULL, NULL, NULL},
 };
 

@@ -106,6 +106,7 @@ const char *joule_bench_phase_name(enum joule_bench_phase p);
 struct joule_bench_source {
     char name[64];
     int estimated; /* 1 when the number is a model, not a counter */
+    int in_total;  /* 1 when it is part of the machine total (CPU + GPU, no overlap) */
 };
 
 /* One sampler reading. energy_j/power_w are indexed like the run's sources;
@@ -182,6 +183,99 @@ enum joule_status joule_bench_store_finish_run(struct joule_bench_store *s,
  * (may be NULL) receives the number of files written. */
 enum joule_status joule_bench_store_export_csv(struct joule_bench_store *s, const char *dir,
                                                int *n_tables);
+
+/* ---- campaigns ---------------------------------------------------------- */
+
+#define JOULE_BENCH_MAX_LIST 32
+
+/* Everything a campaign needs; the same settings from flags or a campaign
+ * file (JSON with these member names, see README) give the same campaign. */
+struct joule_bench_settings {
+    char name[128];                          /* "campaign" */
+    char models[JOULE_BENCH_MAX_LIST][1024]; /* model directories */
+    int n_models;
+    char engines[JOULE_BENCH_MAX_LIST][32]; /* "native" */
+    int n_engines;
+    char providers[JOULE_BENCH_MAX_LIST][32]; /* "cpu" */
+    int n_providers;
+    int reps;           /* 1 */
+    double warmup_s;    /* 300 */
+    double cooldown_s;  /* 300 */
+    char prompts[1024]; /* JSONL: "prompt" or "new_prompt", optional "task_id", "n_tokens" */
+    int limit;          /* 0 = every prompt */
+    int max_length;     /* 128: prompt + new tokens, as the study (openai api: max_tokens =
+                           max_length - the prompt's n_tokens) */
+    char api[16];       /* "study" (POST /huggingface_models/{model}/{engine}) or "openai" */
+    int concurrency;    /* 1: one request at a time, as the study */
+    uint64_t seed;      /* run order shuffle; 1 */
+    char sensors[256];  /* "" = every available source */
+    int threads;        /* --threads of the server; 0 = its default */
+    int interval_ms;    /* sampler period; 100 */
+    /* Not part of the campaign's identity: */
+    char db[1024];            /* "results.db" */
+    int port_base;            /* 0 = a free ephemeral port per run */
+    double startup_timeout_s; /* wait for /health; 600 */
+    double request_timeout_s; /* per request; 600 */
+    double stop_grace_s;      /* SIGTERM, then SIGKILL after this; 10 */
+};
+void joule_bench_default_settings(struct joule_bench_settings *s);
+
+/* Split a comma-separated `list` into `dst` (rows of `width` bytes, at most
+ * JOULE_BENCH_MAX_LIST); `what` names the flag in errors. */
+enum joule_status joule_bench_parse_list(const char *list, const char *what, char *dst,
+                                         size_t width, int *n);
+
+/* Read a campaign file over *s (start from the defaults).  Any error names the
+ * file and the field ("campaign.json: field 'reps': expected an integer >= 1"). */
+enum joule_status joule_bench_settings_load(const char *path, struct joule_bench_settings *s);
+
+/* Check the settings for consistency (lists non-empty, numbers in range, the
+ * prompts file readable, every model a directory). */
+enum joule_status joule_bench_settings_check(const struct joule_bench_settings *s);
+
+/* The canonical JSON of the settings that make a campaign (malloc'd, caller
+ * frees); stored as campaigns.settings_json. */
+char *joule_bench_settings_json(const struct joule_bench_settings *s);
+
+/* What a campaign tells its caller as it goes (all optional; called from the
+ * calling thread). */
+struct joule_bench_progress {
+    int run_index, n_runs; /* position among the runs this invocation does */
+    const struct joule_bench_run_plan *run;
+    enum joule_bench_phase phase;
+    int requests_done, n_requests;
+    double phase_elapsed_s, phase_total_s; /* total 0 when open-ended */
+    double eta_s;                          /* time left for the whole invocation; < 0 unknown */
+};
+struct joule_bench_events {
+    void *user;
+    void (*on_progress)(void *user, const struct joule_bench_progress *p);
+    void (*on_run_end)(void *user, const struct joule_bench_progress *p,
+                       const struct joule_bench_run_result *r);
+    void (*on_message)(void *user, const char *text); /* resume notes and the like */
+};
+
+struct joule_bench_summary {
+    int64_t campaign_id;
+    int resumed;          /* the campaign existed */
+    int n_runs;           /* in the campaign */
+    int n_skipped;        /* already done */
+    int n_reset;          /* 'running' runs discarded and redone */
+    int n_done, n_failed; /* by this invocation */
+};
+
+/* Run (or resume) the campaign described by *s.  Returns JOULE_OK when the
+ * campaign was carried out, even if some runs failed (see the summary);
+ * failure means nothing could be run (bad settings, database errors). */
+enum joule_status joule_bench_campaign_run(const struct joule_bench_settings *s,
+                                           const struct joule_bench_events *ev,
+                                           struct joule_bench_summary *out);
+
+/* Parameter count of the safetensors files of a model directory (BOOL tensors
+ * excluded), or -1 when it has none or they cannot be read. */
+int64_t joule_bench_model_params(const char *model_dir);
+/* "small" (< 1e9), "medium" (< 2e9), "large"; "" for n < 0. Static string. */
+const char *joule_bench_size_category(int64_t n_params);
 
 /* The underlying sqlite3* (for tests and read-only queries); owned by the store. */
 void *joule_bench_store_db(struct joule_bench_store *s);

@@ -57,7 +57,7 @@ static const char SCHEMA_SQL[] =
     "  UNIQUE(campaign_id, model_path, engine, provider, repetition));\n"
     "CREATE TABLE IF NOT EXISTS run_energy(\n"
     "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
-    "  source TEXT NOT NULL, estimated INTEGER NOT NULL,\n"
+    "  source TEXT NOT NULL, estimated INTEGER NOT NULL, in_total INTEGER NOT NULL,\n"
     "  gross_j REAL, idle_w REAL, net_j REAL,\n"
     "  PRIMARY KEY(run_id, source));\n"
     "CREATE TABLE IF NOT EXISTS requests(\n"
@@ -530,17 +530,18 @@ static enum joule_status write_energy(struct joule_bench_store *s,
 {
     sqlite3_stmt *q = NULL;
     enum joule_status st = prepare(s,
-                                   "INSERT INTO run_energy(run_id, source, estimated, gross_j,"
-                                   " idle_w, net_j) VALUES(?,?,?,?,?,?)",
+                                   "INSERT INTO run_energy(run_id, source, estimated, in_total,"
+                                   " gross_j, idle_w, net_j) VALUES(?,?,?,?,?,?,?)",
                                    &q);
     for (size_t k = 0; st == JOULE_OK && k < r->n_sources; k++) {
         sqlite3_reset(q);
         sqlite3_bind_int64(q, 1, r->run_id);
         sqlite3_bind_text(q, 2, r->sources[k].name, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int(q, 3, r->sources[k].estimated ? 1 : 0);
-        bind_real(q, 4, r->energy[k].gross_j);
-        bind_real(q, 5, r->energy[k].idle_w);
-        bind_real(q, 6, r->energy[k].net_j);
+        sqlite3_bind_int(q, 4, r->sources[k].in_total ? 1 : 0);
+        bind_real(q, 5, r->energy[k].gross_j);
+        bind_real(q, 6, r->energy[k].idle_w);
+        bind_real(q, 7, r->energy[k].net_j);
         if (sqlite3_step(q) != SQLITE_DONE) st = db_error(s, "insert run energy");
     }
     sqlite3_finalize(q);
