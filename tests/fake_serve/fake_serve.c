@@ -178,6 +178,7 @@ int main(int argc, char **argv)
         return 1;
     }
     event("start", 0);
+    event("pid %d", (int)getpid());
     while (!g_stop)
         usleep(20000);
     MHD_stop_daemon(d);
