@@ -8,6 +8,8 @@
  * A command appears here only once it exists. */
 const struct joule_command joule_commands[] = {
     {"generate", "run a model on one prompt and print what it generates", joule_cmd_generate},
+    {"serve", "serve a model over HTTP (OpenAI completions, the study's routes, metrics)",
+     joule_cmd_serve},
     {"version", "print the version and build features", joule_cmd_version},
     {"stats", "statistical tests on groups of numbers (JSON in, table or JSON out)",
      joule_cmd_stats},
