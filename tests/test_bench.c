@@ -318,19 +318,20 @@ struct fixture {
 };
 
 /* A model directory and a prompts file (the study's first prompts) in a fresh directory. */
-static void make_fixture(struct fixture *f, const char *name, int n_prompts)
+/* A complete model directory <dir>/<arch>: the fixture checkpoint (vocabulary 512) with the
+ * tiny byte-level tokenizer beside it. */
+static void copy_model(const char *dir, const char *arch, char *out, size_t cap)
 {
-    joule_path_join(f->dir, sizeof f->dir, test_tmpdir(), name);
-    snprintf(f->model, sizeof f->model, "%s/gpt2", f->dir);
-    joule_mkdirs(f->model);
+    snprintf(out, cap, "%s/%s", dir, arch);
+    joule_mkdirs(out);
     const char *files[] = {"config.json", "model.safetensors"};
     for (int i = 0; i < 2; i++) {
         char src[512], dst[700];
-        snprintf(src, sizeof src, "models/gpt2/%s", files[i]);
+        snprintf(src, sizeof src, "models/%s/%s", arch, files[i]);
         char *data = NULL;
         size_t len = 0;
         if (joule_read_file(test_fixture(src), 1 << 26, &data, &len) == JOULE_OK) {
-            snprintf(dst, sizeof dst, "%s/%s", f->model, files[i]);
+            snprintf(dst, sizeof dst, "%s/%s", out, files[i]);
             joule_write_file_atomic(dst, data, len);
             free(data);
         }
@@ -341,11 +342,17 @@ static void make_fixture(struct fixture *f, const char *name, int n_prompts)
         if (joule_read_file(test_fixture("tokenizers/tiny_bytelevel_512/tokenizer.json"), 1 << 26,
                             &data, &len) == JOULE_OK) {
             char dst[700];
-            snprintf(dst, sizeof dst, "%s/tokenizer.json", f->model);
+            snprintf(dst, sizeof dst, "%s/tokenizer.json", out);
             joule_write_file_atomic(dst, data, len);
             free(data);
         }
     }
+}
+
+static void make_fixture(struct fixture *f, const char *name, int n_prompts)
+{
+    joule_path_join(f->dir, sizeof f->dir, test_tmpdir(), name);
+    copy_model(f->dir, "gpt2", f->model, sizeof f->model);
     /* Prompts in the dataset command's shape. */
     char text[4096] = "";
     for (int i = 0; i < n_prompts; i++) {
@@ -403,85 +410,67 @@ static void check_done_runs_complete(sqlite3 *db, int n_prompts)
                  0);
 }
 
-static void test_end_to_end_fake(void)
+/* Every field of the schema is filled for a campaign of n_runs runs of
+ * n_prompts prompts each, all done. */
+static void check_every_field(sqlite3 *db, int n_runs, int n_prompts, double warmup_s,
+                              double cooldown_s)
 {
-    struct fixture f;
-    make_fixture(&f, "e2e", 3);
-    const char *args[] = {"--model",   f.model,    "--engine", "native,ggml", "--reps",
-                          "2",         "--warmup", "1",        "--cooldown",  "0.5",
-                          "--prompts", f.prompts,  "--db",     f.db,          "--seed",
-                          "7",         "--name",   "e2e",      NULL};
-    CHECK_EQ_INT(run_bench(args), 0);
-    const char *out = slurp(g_out);
-    CHECK(strstr(out, "run 4/4 gpt2 ") != NULL);
-    CHECK(strstr(out, "4 runs; this time 4 done, 0 failed") != NULL);
-    sqlite3 *db = open_db(f.db);
-    if (!db) return;
-    /* campaigns */
-    CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM campaigns WHERE name='e2e' AND cpu_cores > 0"
-                           " AND ram_mb > 0 AND kernel != '' AND cpu_model IS NOT NULL"
-                           " AND gpus IS NOT NULL AND joule_version != ''"
-                           " AND settings_json LIKE '%\"seed\":7%' AND created_at LIKE '20%Z'"),
-                 1);
-    /* runs: the 2 configurations x 2 repetitions, each once, in a permutation order */
-    CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM runs WHERE status='done'"), 4);
-    CHECK_EQ_INT(q_int(db, "SELECT count(DISTINCT engine || repetition) FROM runs"), 4);
-    CHECK_EQ_INT(q_int(db, "SELECT sum(order_index) FROM runs"), 0 + 1 + 2 + 3);
-    CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM runs WHERE model='gpt2' AND model_params > 0"
+    CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM runs WHERE status='done'"), n_runs);
+    CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM runs WHERE model_params > 0"
                            " AND size_category='small' AND provider='cpu' AND attempts=1"
-                           " AND error IS NULL"),
-                 4);
-    /* model_params: the fixture's safetensors header, counted independently here:
-     * gpt2 fixture = wte 512x64 + wpe 128x64 + 2 layers + ln_f (see config.json). */
-    {
-        long long e = 64, v = 512, p = 128, ff = 4 * e;
-        long long layer =
-            2 * e + (e * 3 * e + 3 * e) + (e * e + e) + 2 * e + (e * ff + ff) + (ff * e + e);
-        long long want = v * e + p * e + 2 * layer + 2 * e;
-        CHECK_EQ_INT(q_int(db, "SELECT model_params FROM runs LIMIT 1"), want);
-    }
+                           " AND error IS NULL AND model != '' AND model_path != ''"),
+                 n_runs);
+    CHECK_EQ_INT(q_int(db, "SELECT sum(order_index) FROM runs"), n_runs * (n_runs - 1) / 2);
+    CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM campaigns WHERE cpu_cores > 0"
+                           " AND ram_mb > 0 AND kernel != '' AND cpu_model IS NOT NULL"
+                           " AND gpus IS NOT NULL AND joule_version != '' AND schema_version = 1"
+                           " AND created_at LIKE '20%Z'"),
+                 1);
     /* phases in time order, idle window inside the warm-up's second half */
     CHECK_EQ_INT(
-        q_int(db,
-              "SELECT count(*) FROM runs WHERE warmup_start_mono_ns < warmup_end_mono_ns"
-              " AND warmup_end_mono_ns <= work_start_mono_ns"
-              " AND work_start_mono_ns < work_end_mono_ns"
-              " AND work_end_mono_ns <= cooldown_start_mono_ns"
-              " AND cooldown_start_mono_ns < cooldown_end_mono_ns"
-              " AND warmup_start_wall_ns > 1700000000000000000"
-              " AND work_end_wall_ns > work_start_wall_ns"
-              " AND cooldown_end_wall_ns > cooldown_start_wall_ns"
-              " AND idle_end_mono_ns = warmup_end_mono_ns"
-              " AND abs(idle_start_mono_ns - (warmup_start_mono_ns + warmup_end_mono_ns)/2) <= 1"
-              " AND abs(execution_s*1e9 - (work_end_mono_ns - work_start_mono_ns)) < 1000"
-              " AND (warmup_end_mono_ns - warmup_start_mono_ns) >= 1000000000"
-              " AND (cooldown_end_mono_ns - cooldown_start_mono_ns) >= 500000000"),
-        4);
+        q_intf(db,
+               "SELECT count(*) FROM runs WHERE warmup_start_mono_ns < warmup_end_mono_ns"
+               " AND warmup_end_mono_ns <= work_start_mono_ns"
+               " AND work_start_mono_ns < work_end_mono_ns"
+               " AND work_end_mono_ns <= cooldown_start_mono_ns"
+               " AND cooldown_start_mono_ns < cooldown_end_mono_ns"
+               " AND warmup_start_wall_ns > 1700000000000000000"
+               " AND work_end_wall_ns > work_start_wall_ns"
+               " AND cooldown_end_wall_ns > cooldown_start_wall_ns"
+               " AND idle_end_mono_ns = warmup_end_mono_ns"
+               " AND abs(idle_start_mono_ns - (warmup_start_mono_ns + warmup_end_mono_ns)/2) <= 1"
+               " AND abs(execution_s*1e9 - (work_end_mono_ns - work_start_mono_ns)) < 1000"
+               " AND (warmup_end_mono_ns - warmup_start_mono_ns) >= %lld"
+               " AND (cooldown_end_mono_ns - cooldown_start_mono_ns) >= %lld",
+               (long long)(warmup_s * 1e9), (long long)(cooldown_s * 1e9)),
+        n_runs);
     /* resources and counts */
-    CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM runs WHERE cpu_pct_mean BETWEEN 0 AND 100"
-                           " AND ram_pct_mean BETWEEN 0 AND 100 AND server_cpu_pct_mean >= 0"
-                           " AND server_rss_mb_max > 0 AND requests_ok=3 AND requests_failed=0"
-                           " AND prompt_tokens=15 AND completion_tokens=3*123"
-                           " AND server_port > 0 AND server_pid > 0 AND finished_wall_ns > 0"),
-                 4);
+    CHECK_EQ_INT(q_intf(db,
+                        "SELECT count(*) FROM runs WHERE cpu_pct_mean BETWEEN 0 AND 100"
+                        " AND ram_pct_mean BETWEEN 0 AND 100 AND server_cpu_pct_mean >= 0"
+                        " AND server_rss_mb_max > 0 AND requests_ok=%d AND requests_failed=0"
+                        " AND prompt_tokens > 0 AND completion_tokens > 0"
+                        " AND server_port > 0 AND server_pid > 0 AND finished_wall_ns > 0",
+                        n_prompts),
+                 n_runs);
     /* GPU columns: measured, or NULL on a machine without one, never invented */
     CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM runs WHERE (gpu_util_pct_mean IS NULL) !="
                            " (SELECT gpus = '' FROM campaigns)"),
                  0);
     /* energy per source: net = gross - idle_w x execution_s */
-    CHECK(q_int(db, "SELECT count(*) FROM run_energy") >= 4);
+    CHECK(q_int(db, "SELECT count(*) FROM run_energy") >= n_runs);
     CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM run_energy e JOIN runs r ON r.id=e.run_id"
                            " WHERE gross_j IS NULL OR idle_w IS NULL OR gross_j < 0 OR idle_w < 0"
                            " OR abs(net_j - (gross_j - idle_w*r.execution_s)) > 1e-9*(1+gross_j)"),
                  0);
-    CHECK(q_int(db, "SELECT count(*) FROM run_energy WHERE in_total=1") >= 4);
+    CHECK(q_int(db, "SELECT count(*) FROM run_energy WHERE in_total=1") >= n_runs);
     /* requests */
     CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM requests WHERE ok=1 AND http_status=200"
-                           " AND task_id LIKE 'HumanEval/%' AND prompt_tokens=5"
-                           " AND completion_tokens=123 AND latency_ms >= 20"
+                           " AND task_id IS NOT NULL AND prompt_tokens > 0"
+                           " AND completion_tokens > 0 AND latency_ms > 0"
                            " AND abs(latency_ms*1e6 - (end_mono_ns - start_mono_ns)) < 1000"
                            " AND queue_ms IS NOT NULL AND prompt_ms > 0 AND decode_ms > 0"),
-                 12);
+                 n_runs * n_prompts);
     CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM requests q JOIN runs r ON r.id=q.run_id"
                            " WHERE q.start_mono_ns < r.work_start_mono_ns"
                            " OR q.end_mono_ns > r.work_end_mono_ns"),
@@ -508,7 +497,48 @@ static void test_end_to_end_fake(void)
                            " (s.phase='work') != (s.t_ns >= r.work_start_mono_ns AND"
                            " s.t_ns < r.cooldown_start_mono_ns)"),
                  0);
-    check_done_runs_complete(db, 3);
+    check_done_runs_complete(db, n_prompts);
+}
+
+static void test_end_to_end_fake(void)
+{
+    struct fixture f;
+    make_fixture(&f, "e2e", 3);
+    const char *args[] = {"--model",   f.model,    "--engine", "native,ggml", "--reps",
+                          "2",         "--warmup", "1",        "--cooldown",  "0.5",
+                          "--prompts", f.prompts,  "--db",     f.db,          "--seed",
+                          "7",         "--name",   "e2e",      NULL};
+    CHECK_EQ_INT(run_bench(args), 0);
+    const char *out = slurp(g_out);
+    CHECK(strstr(out, "run 4/4 gpt2 ") != NULL);
+    CHECK(strstr(out, "4 runs; this time 4 done, 0 failed") != NULL);
+    sqlite3 *db = open_db(f.db);
+    if (!db) return;
+    /* campaigns */
+    CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM campaigns WHERE name='e2e' AND cpu_cores > 0"
+                           " AND ram_mb > 0 AND kernel != '' AND cpu_model IS NOT NULL"
+                           " AND gpus IS NOT NULL AND joule_version != ''"
+                           " AND settings_json LIKE '%\"seed\":7%' AND created_at LIKE '20%Z'"),
+                 1);
+    /* runs: the 2 configurations x 2 repetitions, each once */
+    CHECK_EQ_INT(q_int(db, "SELECT count(DISTINCT engine || repetition) FROM runs"), 4);
+    /* model_params: the fixture's safetensors header, counted independently here:
+     * gpt2 fixture = wte 512x64 + wpe 128x64 + 2 layers + ln_f (see config.json). */
+    {
+        long long e = 64, v = 512, p = 128, ff = 4 * e;
+        long long layer =
+            2 * e + (e * 3 * e + 3 * e) + (e * e + e) + 2 * e + (e * ff + ff) + (ff * e + e);
+        long long want = v * e + p * e + 2 * layer + 2 * e;
+        CHECK_EQ_INT(q_int(db, "SELECT model_params FROM runs LIMIT 1"), want);
+    }
+    check_every_field(db, 4, 3, 1.0, 0.5);
+    /* what the stand-in server answers: usage and timings of every request */
+    CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM runs WHERE requests_ok=3 AND prompt_tokens=15"
+                           " AND completion_tokens=3*123"),
+                 4);
+    CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM requests WHERE task_id LIKE 'HumanEval/%'"
+                           " AND prompt_tokens=5 AND completion_tokens=123 AND latency_ms >= 20"),
+                 12);
     sqlite3_close(db);
 
     /* The same campaign again: nothing to do, nothing changes. */
@@ -521,7 +551,6 @@ static void test_end_to_end_fake(void)
         sqlite3_close(db);
     }
 
-    /* Another seed is another campaign, and its order is another permutation. */
     /* export */
     char dir[700], cmd[2048];
     snprintf(dir, sizeof dir, "%s/csv", f.dir);
@@ -543,6 +572,41 @@ static void test_end_to_end_fake(void)
     for (const char *c = csv; *c; c++)
         lines += *c == '\n';
     CHECK_EQ_INT(lines, 5);
+}
+
+/* The real `joule serve` (this build's joule program): two models x two repetitions,
+ * by the OpenAI route with a short max-length. */
+static void test_end_to_end_real_server(void)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' serve --help >/dev/null 2>&1", test_joule_bin());
+    if (system(cmd) != 0) {
+        test_skip("this build has no joule serve");
+        return;
+    }
+    struct fixture f;
+    make_fixture(&f, "real", 2);
+    unsetenv("JOULE_BENCH_SERVER_CMD");
+    char llama[700], models[1500];
+    copy_model(f.dir, "llama", llama, sizeof llama);
+    snprintf(models, sizeof models, "%s,%s", f.model, llama);
+    const char *args[] = {"--model", models,       "--reps",       "2",         "--warmup",
+                          "0.5",     "--cooldown", "0.3",          "--prompts", f.prompts,
+                          "--api",   "openai",     "--max-length", "24",        "--threads",
+                          "1",       "--db",       f.db,           NULL};
+    int rc = run_bench(args);
+    CHECK_EQ_INT(rc, 0);
+    if (rc != 0) fprintf(stderr, "%s%s", slurp(g_out), slurp(g_err));
+    sqlite3 *db = open_db(f.db);
+    if (!db) return;
+    check_every_field(db, 4, 2, 0.5, 0.3);
+    CHECK_EQ_INT(q_int(db, "SELECT count(DISTINCT model) FROM runs"), 2);
+    /* max_tokens = max-length - the prompt's n_tokens (10 and 11 in the fixture) */
+    CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM requests WHERE completion_tokens >"
+                           " 24 - (10 + idx)"),
+                 0);
+    sqlite3_close(db);
+    setenv("JOULE_BENCH_SERVER_CMD", FAKE_SERVE_BIN, 1);
 }
 
 static void test_crashing_server(void)
@@ -682,6 +746,7 @@ int main(void)
     RUN(test_campaign_file);
     RUN(test_bad_campaign_runs_nothing);
     RUN(test_end_to_end_fake);
+    RUN(test_end_to_end_real_server);
     RUN(test_crashing_server);
     RUN(test_kill_in_warmup);
     RUN(test_kill_in_requests);
