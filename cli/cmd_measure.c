@@ -357,8 +357,8 @@ int joule_cmd_measure(int argc, char **argv)
     sigaction(SIGINT, &ign, &old_int);
     sigaction(SIGQUIT, &ign, &old_quit);
     fflush(NULL);
-    int64_t t0 = joule_sampler_sample_now(smp);
     joule_sampler_mark(smp, "run");
+    int64_t t0 = joule_sampler_sample_now(smp);
     pid_t pid = fork();
     if (pid == 0) {
         sigaction(SIGINT, &old_int, NULL);

@@ -189,7 +189,7 @@ enum joule_status joule_sampler_mark_get(struct joule_sampler *s, size_t i, int6
                                          const char **label);
 
 /* Number of samples kept, and a copy of the i-th (0 = oldest kept). out->src points into the
- * sampler and stays valid until joule_sampler_free. */
+ * sampler and stays valid until joule_sampler_free, or until max_samples drops that sample. */
 size_t joule_sampler_count(struct joule_sampler *s);
 enum joule_status joule_sampler_get(struct joule_sampler *s, size_t i, struct joule_sample *out);
 
@@ -264,8 +264,8 @@ struct joule_log_summary {
     size_t samples;
 };
 /* Parse a log held in memory (`data`, `len`, need not be NUL-terminated). Writes at most
- * `cap` summaries (one per NETIO output; one for EnergiBridge) and returns the number
- * found via *n. JOULE_ERR_FORMAT with detail on malformed input. */
+ * `cap` summaries (one per NETIO output; one for EnergiBridge) and the number written
+ * via *n. JOULE_ERR_FORMAT with detail on malformed input. */
 enum joule_status joule_log_parse_energibridge(const char *data, size_t len,
                                                struct joule_log_summary *out);
 enum joule_status joule_log_parse_netio(const char *data, size_t len, struct joule_log_summary *out,
