@@ -22,6 +22,8 @@ const struct joule_command joule_commands[] = {
     {"inspect", "print a GGUF file's metadata and tensor table", joule_cmd_inspect},
     {"analyze", "report: statistics, tables, plots, recommendations from results",
      joule_cmd_analyze},
+    {"bench", "run a measurement campaign over serving configurations", joule_cmd_bench},
+    {"export", "write a results database's tables as CSV", joule_cmd_export},
     {NULL, NULL, NULL},
 };
 
