@@ -15,7 +15,7 @@
 #include "joule/tokenizer.h"
 #include "util/clock.h"
 
-static const char *const NAMES[] = {"gpt2",   "gpt-neox-20b",      "phi-2",
+static const char *const NAMES[] = {"gpt2",   "gpt-neox-20b",     "phi-2",
                                     "llama2", "llama2-metaspace", "tiny_bytelevel_512"};
 
 static int cmp_u64(const void *a, const void *b)
@@ -60,8 +60,7 @@ int main(int argc, char **argv)
         cJSON_Delete(j);
     }
     gzclose(gz);
-    printf("HumanEval: %zu texts, %zu bytes; median of %d runs, one thread\n", ntexts, bytes,
-           runs);
+    printf("HumanEval: %zu texts, %zu bytes; median of %d runs, one thread\n", ntexts, bytes, runs);
     printf("%-20s %10s %12s %10s %12s\n", "tokenizer", "load ms", "encode MB/s", "tokens",
            "bytes/token");
     int32_t *ids = malloc(1 << 20);
@@ -102,7 +101,8 @@ int main(int argc, char **argv)
         joule_tokenizer_free(t);
     }
     free(ids);
-    for (size_t i = 0; i < ntexts; i++) free(texts[i]);
+    for (size_t i = 0; i < ntexts; i++)
+        free(texts[i]);
     free(texts);
     return 0;
 }

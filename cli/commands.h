@@ -17,6 +17,7 @@ int joule_cmd_version(int argc, char **argv);
 int joule_cmd_generate(int argc, char **argv);
 int joule_cmd_synth(int argc, char **argv);
 int joule_cmd_tokenize(int argc, char **argv);
+int joule_cmd_dataset(int argc, char **argv);
 int joule_cmd_serve(int argc, char **argv);
 int joule_cmd_sensors(int argc, char **argv);
 int joule_cmd_measure(int argc, char **argv);

@@ -12,6 +12,7 @@ const struct joule_command joule_commands[] = {
      joule_cmd_serve},
     {"version", "print the version and build features", joule_cmd_version},
     {"tokenize", "encode or decode text with a tokenizer.json", joule_cmd_tokenize},
+    {"dataset", "random token windows of HumanEval prompts -> prompts.jsonl", joule_cmd_dataset},
     {"stats", "statistical tests on groups of numbers (JSON in, table or JSON out)",
      joule_cmd_stats},
     {"sensors", "list the energy/resource sensors here, and why any is missing", joule_cmd_sensors},

@@ -9,7 +9,7 @@
  *   1: encode the payload with a built-in tokenizer, decode it again; for valid
  *      UTF-8 with the lossless byte-level one, decode(encode(x)) must equal x
  *   2: payload as little-endian ids: decode and stream-decode
- *   3: payload repeated to 256 KiB and encoded (long inputs)
+ *   3: payload repeated to 64 KiB and encoded (long inputs)
  *   4: payload is "pattern\0text": compile the regex and find all matches
  * Built-in tokenizers: a byte-level BPE over all 256 bytes with a few merges and
  * a Split pre-tokenizer, and a SentencePiece-style one (Prepend/Replace
@@ -36,16 +36,17 @@ static char *bytelevel_json(void)
     size_t cap = 1 << 16, n = 0;
     char *j = malloc(cap);
     if (!j) return NULL;
-    n += (size_t)snprintf(j + n, cap - n,
-                          "{\"added_tokens\":[{\"id\":300,\"content\":\"<|endoftext|>\","
-                          "\"special\":true,\"normalized\":false}],\"pre_tokenizer\":{\"type\":"
-                          "\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{"
-                          "\"Regex\":\"(?i:'s|'t)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|"
-                          "\\\\p{N}{1,3}| ?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|"
-                          "\\\\s+(?!\\\\S)|\\\\s+\"},\"behavior\":\"Isolated\"},{\"type\":"
-                          "\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":false}]},"
-                          "\"decoder\":{\"type\":\"ByteLevel\"},\"model\":{\"type\":\"BPE\","
-                          "\"vocab\":{");
+    n += (size_t)snprintf(
+        j + n, cap - n,
+        "{\"added_tokens\":[{\"id\":300,\"content\":\"<|endoftext|>\","
+        "\"special\":true,\"normalized\":false}],\"pre_tokenizer\":{\"type\":"
+        "\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{"
+        "\"Regex\":\"(?i:'s|'t)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|"
+        "\\\\p{N}{1,3}| ?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|"
+        "\\\\s+(?!\\\\S)|\\\\s+\"},\"behavior\":\"Isolated\"},{\"type\":"
+        "\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":false}]},"
+        "\"decoder\":{\"type\":\"ByteLevel\"},\"model\":{\"type\":\"BPE\","
+        "\"vocab\":{");
     for (int b = 0; b < 256; b++) {
         uint32_t cp = 0;
         /* the GPT-2 byte map, rebuilt here */
@@ -100,8 +101,7 @@ static void setup(void)
     if (bl && joule_tokenizer_load_from_memory(bl, strlen(bl), &g_tok[g_ntok]) == JOULE_OK)
         g_lossless[g_ntok++] = 1;
     else
-        fprintf(stderr, "fuzz_tokenizer: built-in byte-level tokenizer: %s\n",
-                joule_last_error());
+        fprintf(stderr, "fuzz_tokenizer: built-in byte-level tokenizer: %s\n", joule_last_error());
     free(bl);
     if (joule_tokenizer_load_from_memory(SP_JSON, sizeof SP_JSON - 1, &g_tok[g_ntok]) == JOULE_OK)
         g_ntok++;
@@ -122,8 +122,7 @@ static void roundtrip(struct joule_tokenizer *t, int lossless, const uint8_t *d,
                       int special)
 {
     size_t need = 0;
-    if (joule_tokenizer_encode(t, (const char *)d, n, special, NULL, 0, &need) != JOULE_OK)
-        return;
+    if (joule_tokenizer_encode(t, (const char *)d, n, special, NULL, 0, &need) != JOULE_OK) return;
     int32_t *ids = malloc((need ? need : 1) * sizeof *ids);
     if (!ids) return;
     size_t got = 0;
@@ -194,10 +193,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     case 3: {
         if (!n) break;
-        size_t big = (size_t)1 << 18;
+        size_t big = (size_t)1 << 16;
         uint8_t *b = malloc(big);
         if (!b) break;
-        for (size_t i = 0; i < big; i++) b[i] = d[i % n];
+        for (size_t i = 0; i < big; i++)
+            b[i] = d[i % n];
         size_t need = 0;
         joule_tokenizer_encode(t, (const char *)b, big, 0, NULL, 0, &need);
         free(b);
