@@ -103,9 +103,9 @@ struct joule_sensor_info {
 struct joule_sensor_set; /* opaque */
 
 /* Open the sources named in `list`: a comma-separated list of kinds ("rapl", "perf",
- * "nvml", "procfs", "netio", "estimate") or "all". "all" includes netio only when a URL is
- * configured. params may be NULL (defaults). Unknown names fail with
- * JOULE_ERR_INVALID_ARG; missing hardware does not fail. *out is owned by the caller. */
+ * "nvml", "procfs", "netio", "estimate") or "all". Without a URL, netio is listed as absent. params
+ * may be NULL (defaults). Unknown names fail with JOULE_ERR_INVALID_ARG; missing hardware does not
+ * fail. *out is owned by the caller. */
 enum joule_status joule_sensor_set_open(const char *list, const struct joule_sensor_params *params,
                                         struct joule_sensor_set **out);
 void joule_sensor_set_free(struct joule_sensor_set *set); /* NULL is fine */
