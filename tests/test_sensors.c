@@ -753,11 +753,15 @@ static void test_interval_interpolation_and_idle(void)
 }
 
 /* A sampler running on its own at 100 Hz records samples and calls back. */
-static int g_callbacks;
+static int g_callbacks, g_callback_saw_count;
+static struct joule_sampler *_Atomic g_cb_sampler;
 static void on_sample(void *user, const struct joule_sample *smp)
 {
     (void)user;
     if (smp->t_ns > 0) g_callbacks++;
+    /* the callback runs without the sampler's lock: calling back in must not deadlock */
+    struct joule_sampler *s = g_cb_sampler;
+    if (s && joule_sampler_count(s) > 0) g_callback_saw_count++;
 }
 
 static void test_sampler_thread(void)
@@ -769,11 +773,14 @@ static void test_sampler_thread(void)
     CHECK_EQ_INT(sp.interval_ns, 100000000LL);
     sp.interval_ns = 10000000LL;
     sp.on_sample = on_sample;
-    g_callbacks = 0;
+    g_callbacks = g_callback_saw_count = 0;
     struct joule_sampler *s;
     CHECK_OK(joule_sampler_start(set, &sp, &s));
+    g_cb_sampler = s;
     joule_sleep_ns(300000000LL);
     joule_sampler_stop(s);
+    g_cb_sampler = NULL;
+    CHECK(g_callback_saw_count >= 3);
     size_t n = joule_sampler_count(s);
     CHECK(n >= 5); /* 30 due; a loaded machine may be late, never that late */
     CHECK_EQ_INT(g_callbacks, (long long)n);

@@ -145,8 +145,9 @@ struct joule_sample {
     const struct joule_sensor_reading *src;
 };
 
-/* Called on the sampler thread after each sample is stored; keep it short. The sample
- * and its readings are valid only during the call (copy what you need). */
+/* Called after each sample is stored, on the thread that took it (the sampler thread, or a
+ * caller of joule_sampler_sample_now), without the sampler's lock held: it may call the
+ * joule_sampler_* functions (not stop/free). Keep it short; copy what you need. */
 typedef void (*joule_sample_fn)(void *user, const struct joule_sample *s);
 
 struct joule_sampler_params {
