@@ -1,0 +1,8 @@
+# bench: a stand-in server for `joule bench` tests (answers /health and the study
+# route, can crash on request), passed to test_bench by path.
+add_executable(fake_serve ${PROJECT_SOURCE_DIR}/tests/fake_serve/fake_serve.c)
+target_compile_options(fake_serve PRIVATE ${JOULE_WARNINGS})
+target_link_libraries(fake_serve PRIVATE PkgConfig::MHD)
+add_dependencies(test_bench fake_serve)
+target_compile_definitions(test_bench PRIVATE FAKE_SERVE_BIN="$<TARGET_FILE:fake_serve>")
+set_tests_properties(test_bench PROPERTIES TIMEOUT 300)
