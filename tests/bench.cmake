@@ -6,3 +6,9 @@ target_link_libraries(fake_serve PRIVATE PkgConfig::MHD)
 add_dependencies(test_bench fake_serve)
 target_compile_definitions(test_bench PRIVATE FAKE_SERVE_BIN="$<TARGET_FILE:fake_serve>")
 set_tests_properties(test_bench PROPERTIES TIMEOUT 300)
+# The sensors module's stand-in NVML library (tests/sensors.cmake builds it) lets the bench
+# test play a GPU with a known power through the real dlopen path.
+if(EXISTS ${PROJECT_SOURCE_DIR}/tests/fake_nvml.c)
+    add_dependencies(test_bench fake_nvml)
+    target_compile_definitions(test_bench PRIVATE FAKE_NVML_LIB="$<TARGET_FILE:fake_nvml>")
+endif()

@@ -609,6 +609,63 @@ static void test_end_to_end_real_server(void)
     setenv("JOULE_BENCH_SERVER_CMD", FAKE_SERVE_BIN, 1);
 }
 
+/* Two GPUs of known, constant power (the sensors' stand-in NVML library through the real
+ * dlopen path): the energy, the idle baseline and the GPU columns must come out as played. */
+static void test_known_gpu_power(void)
+{
+#ifndef FAKE_NVML_LIB
+    test_skip("no stand-in NVML library in this tree");
+#else
+    struct fixture f;
+    make_fixture(&f, "gpu", 3);
+    setenv("FAKE_SERVE_WORK_MS", "100", 1);
+    setenv("JOULE_NVML_LIB", FAKE_NVML_LIB, 1);
+    setenv("FAKE_NVML_GPUS", "2", 1);
+    setenv("FAKE_NVML_POWER_MW", "100000", 1);
+    setenv("FAKE_NVML_UTIL", "37", 1);
+    setenv("FAKE_NVML_MEM_UTIL", "12", 1);
+    setenv("FAKE_NVML_MEM_USED", "2147483648", 1);
+    setenv("FAKE_NVML_MEM_TOTAL", "8589934592", 1);
+    const char *args[] = {"--model", f.model,     "--warmup",    "1",         "--cooldown",
+                          "0.3",     "--sensors", "nvml,procfs", "--prompts", f.prompts,
+                          "--db",    f.db,        NULL};
+    CHECK_EQ_INT(run_bench(args), 0);
+    const char *vars[] = {"JOULE_NVML_LIB",     "FAKE_NVML_GPUS",     "FAKE_NVML_POWER_MW",
+                          "FAKE_NVML_UTIL",     "FAKE_NVML_MEM_UTIL", "FAKE_NVML_MEM_USED",
+                          "FAKE_NVML_MEM_TOTAL"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
+        unsetenv(vars[i]);
+    setenv("FAKE_SERVE_WORK_MS", "20", 1);
+    sqlite3 *db = open_db(f.db);
+    if (!db) return;
+    CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM run_energy WHERE source IN ('nvml:0','nvml:1')"
+                           " AND in_total=1 AND estimated=0"),
+                 2);
+    /* 100 W each: gross = 100 W x the work phase, idle = 100 W, net ~ 0. The stand-in counts
+     * in mJ, so the tolerances are a few mJ plus 0.5 % for the interpolation at the ends. */
+    CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM run_energy e JOIN runs r ON r.id=e.run_id"
+                           " WHERE e.source LIKE 'nvml:%'"
+                           " AND abs(e.gross_j - 100*r.execution_s) <= 0.005*e.gross_j + 0.01"
+                           " AND abs(e.idle_w - 100) <= 0.5"
+                           " AND abs(e.net_j) <= 0.005*e.gross_j + 0.01"
+                           " AND r.execution_s >= 0.3"),
+                 2);
+    CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM request_energy q JOIN requests r"
+                           " USING(run_id, idx) WHERE q.source='nvml:1'"
+                           " AND abs(q.gross_j - 100*r.latency_ms/1000) <= 0.01*q.gross_j + 0.01"),
+                 3);
+    CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM runs WHERE abs(gpu_util_pct_mean - 37) < 1e-9"
+                           " AND abs(gpu_mem_util_pct_mean - 12) < 1e-9"
+                           " AND abs(gpu_mem_used_mb_mean - 4096) < 1e-9"
+                           " AND abs(gpu_mem_used_mb_max - 4096) < 1e-9"),
+                 1);
+    CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM samples WHERE gpu_util_pct IS NULL"
+                           " OR gpu_util_pct != 37 OR gpu_mem_used_mb != 4096"),
+                 0);
+    sqlite3_close(db);
+#endif
+}
+
 static void test_crashing_server(void)
 {
     struct fixture f;
@@ -747,6 +804,7 @@ int main(void)
     RUN(test_bad_campaign_runs_nothing);
     RUN(test_end_to_end_fake);
     RUN(test_end_to_end_real_server);
+    RUN(test_known_gpu_power);
     RUN(test_crashing_server);
     RUN(test_kill_in_warmup);
     RUN(test_kill_in_requests);
