@@ -27,5 +27,7 @@ int joule_cmd_inspect(int argc, char **argv);
 int joule_cmd_analyze(int argc, char **argv);
 int joule_cmd_bench(int argc, char **argv);
 int joule_cmd_export(int argc, char **argv);
+int joule_cmd_demo(int argc, char **argv);
+int joule_cmd_reproduce(int argc, char **argv);
 
 #endif

@@ -7,6 +7,9 @@
 /* Keep this table sorted roughly by the order a user meets the commands.
  * A command appears here only once it exists. */
 const struct joule_command joule_commands[] = {
+    {"demo", "the study end to end on this machine in a few minutes", joule_cmd_demo},
+    {"reproduce", "the study's full protocol (12 models, 10 reps, 300 s idle phases)",
+     joule_cmd_reproduce},
     {"generate", "run a model on one prompt and print what it generates", joule_cmd_generate},
     {"serve", "serve a model over HTTP (OpenAI completions, the study's routes, metrics)",
      joule_cmd_serve},
