@@ -9,6 +9,9 @@
 
 #include "joule/bench.h"
 
+/* The absolute, symlink-free form of an existing path (else the path as given), in buf. */
+const char *bench_abs_path(const char *path, char *buf, size_t cap);
+
 /* FNV-1a 64 of a file's bytes (0 if unreadable). */
 uint64_t bench_file_hash(const char *path);
 

@@ -294,11 +294,28 @@ enum joule_status joule_bench_settings_check(const struct joule_bench_settings *
     return JOULE_OK;
 }
 
-static void add_list(cJSON *o, const char *key, const char *rows, size_t width, int n)
+const char *bench_abs_path(const char *path, char *buf, size_t cap)
+{
+    char *r = realpath(path, NULL);
+    if (!r || strlen(r) >= cap) {
+        free(r);
+        snprintf(buf, cap, "%s", path);
+        return buf;
+    }
+    snprintf(buf, cap, "%s", r);
+    free(r);
+    return buf;
+}
+
+static void add_list(cJSON *o, const char *key, const char *rows, size_t width, int n, int is_path)
 {
     cJSON *a = cJSON_AddArrayToObject(o, key);
-    for (int i = 0; a && i < n; i++)
-        cJSON_AddItemToArray(a, cJSON_CreateString(rows + (size_t)i * width));
+    for (int i = 0; a && i < n; i++) {
+        char buf[4096];
+        const char *v = rows + (size_t)i * width;
+        cJSON_AddItemToArray(a,
+                             cJSON_CreateString(is_path ? bench_abs_path(v, buf, sizeof buf) : v));
+    }
 }
 
 char *joule_bench_settings_json(const struct joule_bench_settings *s)
@@ -309,13 +326,14 @@ char *joule_bench_settings_json(const struct joule_bench_settings *s)
     char hash[32];
     snprintf(hash, sizeof hash, "%016llx", (unsigned long long)bench_file_hash(s->prompts));
     cJSON_AddStringToObject(o, "name", s->name);
-    add_list(o, "models", &s->models[0][0], sizeof s->models[0], s->n_models);
-    add_list(o, "engines", &s->engines[0][0], sizeof s->engines[0], s->n_engines);
-    add_list(o, "providers", &s->providers[0][0], sizeof s->providers[0], s->n_providers);
+    add_list(o, "models", &s->models[0][0], sizeof s->models[0], s->n_models, 1);
+    add_list(o, "engines", &s->engines[0][0], sizeof s->engines[0], s->n_engines, 0);
+    add_list(o, "providers", &s->providers[0][0], sizeof s->providers[0], s->n_providers, 0);
     cJSON_AddNumberToObject(o, "reps", s->reps);
     cJSON_AddNumberToObject(o, "warmup", s->warmup_s);
     cJSON_AddNumberToObject(o, "cooldown", s->cooldown_s);
-    cJSON_AddStringToObject(o, "prompts", s->prompts);
+    char prompts[4096];
+    cJSON_AddStringToObject(o, "prompts", bench_abs_path(s->prompts, prompts, sizeof prompts));
     cJSON_AddStringToObject(o, "prompts_fnv1a64", hash);
     cJSON_AddNumberToObject(o, "limit", s->limit);
     cJSON_AddNumberToObject(o, "max_length", s->max_length);
