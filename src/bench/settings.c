@@ -160,9 +160,24 @@ static enum joule_status load_str(const char *path, const char *key, const cJSON
 
 enum joule_status joule_bench_settings_load(const char *path, struct joule_bench_settings *s)
 {
-    cJSON *root = NULL;
-    enum joule_status st = joule_json_load_file(path, 1 << 20, &root);
+    char *text = NULL;
+    size_t len = 0;
+    enum joule_status st = joule_read_file(path, 1 << 20, &text, &len);
     if (st != JOULE_OK) return st;
+    st = joule_bench_settings_parse(text, len, path, s);
+    free(text);
+    return st;
+}
+
+enum joule_status joule_bench_settings_parse(const char *text, size_t len, const char *path,
+                                             struct joule_bench_settings *s)
+{
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!root)
+        return joule_errorf(JOULE_ERR_FORMAT, "%s: invalid JSON near byte %zu", path,
+                            end ? (size_t)(end - text) : (size_t)0);
+    enum joule_status st = JOULE_OK;
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return joule_errorf(JOULE_ERR_FORMAT, "%s: a campaign file is a JSON object", path);
@@ -171,7 +186,9 @@ enum joule_status joule_bench_settings_load(const char *path, struct joule_bench
     cJSON_ArrayForEach(v, root)
     {
         const char *k = v->string;
-        if (!strcmp(k, "name"))
+        if (!k)
+            st = joule_errorf(JOULE_ERR_FORMAT, "%s: member without a name", path);
+        else if (!strcmp(k, "name"))
             st = load_str(path, k, v, s->name, sizeof s->name, 0);
         else if (!strcmp(k, "model") || !strcmp(k, "models"))
             st = load_list(path, k, v, &s->models[0][0], sizeof s->models[0], &s->n_models, 1);
@@ -209,8 +226,8 @@ enum joule_status joule_bench_settings_load(const char *path, struct joule_bench
                 st = load_list(path, k, v, &tmp[0][0], sizeof tmp[0], &n, 0);
                 s->sensors[0] = 0;
                 for (int i = 0; st == JOULE_OK && i < n; i++) {
-                    size_t len = strlen(s->sensors);
-                    snprintf(s->sensors + len, sizeof s->sensors - len, "%s%s", i ? "," : "",
+                    size_t used = strlen(s->sensors);
+                    snprintf(s->sensors + used, sizeof s->sensors - used, "%s%s", i ? "," : "",
                              tmp[i]);
                 }
             } else {
