@@ -841,6 +841,23 @@ static void test_bad_campaign_runs_nothing(void)
     CHECK_EQ_INT(run_bench(args), 2);
     CHECK(strstr(slurp(g_err), "nope' not found") != NULL);
     CHECK(!joule_is_file(f.db));
+    /* A good file, paths relative to it; a flag overrides its warm-up. */
+    snprintf(json, sizeof json,
+             "{\"models\": \"gpt2\", \"prompts\": \"prompts.jsonl\", \"db\": \"results.db\","
+             " \"warmup\": 100, \"cooldown\": 0.1, \"name\": \"from-file\"}");
+    char good[700];
+    snprintf(good, sizeof good, "%s/campaign.json", f.dir);
+    joule_write_file_atomic(good, json, strlen(json));
+    const char *ok_args[] = {"--campaign", good, "--warmup", "0.2", NULL};
+    CHECK_EQ_INT(run_bench(ok_args), 0);
+    sqlite3 *db = open_db(f.db);
+    if (db) {
+        CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM runs r JOIN campaigns c ON c.id=r.campaign_id"
+                               " WHERE c.name='from-file' AND r.status='done'"
+                               " AND r.warmup_end_mono_ns - r.warmup_start_mono_ns < 5000000000"),
+                     1);
+        sqlite3_close(db);
+    }
 }
 
 int main(void)
