@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "joule/tokenizer.h"
 #include "test.h"
@@ -189,8 +190,8 @@ static void test_sentencepiece(void)
         if (got && same_ids(got, n, cJSON_GetArrayItem(ids, (int)i), &at))
             pass++;
         else
-            printf("  sentencepiece differs on text %zu \"%s\" at token %zu\n", i,
-                   tx->valuestring, at);
+            printf("  sentencepiece differs on text %zu \"%s\" at token %zu\n", i, tx->valuestring,
+                   at);
         free(got);
         i++;
         total++;
@@ -314,11 +315,17 @@ static void test_invalid_utf8(void)
     static const struct {
         const char *bad, *good;
     } cases[] = {
-        {"a\xff" "b", "a\xEF\xBF\xBD" "b"},
-        {"\xe2\x82" "x", "\xEF\xBF\xBD" "x"},              /* truncated 3-byte: one U+FFFD */
+        {"a\xff"
+         "b",
+         "a\xEF\xBF\xBD"
+         "b"},
+        {"\xe2\x82"
+         "x",
+         "\xEF\xBF\xBD"
+         "x"},                                                    /* truncated 3-byte: one U+FFFD */
         {"\xed\xa0\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"}, /* surrogate: three */
-        {"\xf0\x9f\x98", "\xEF\xBF\xBD"},                  /* truncated emoji at the end */
-        {"\xc0\xaf ok", "\xEF\xBF\xBD\xEF\xBF\xBD ok"},    /* overlong */
+        {"\xf0\x9f\x98", "\xEF\xBF\xBD"},                         /* truncated emoji at the end */
+        {"\xc0\xaf ok", "\xEF\xBF\xBD\xEF\xBF\xBD ok"},           /* overlong */
     };
     for (size_t k = 0; k < N_NAMES; k++) {
         struct joule_tokenizer *t = load_tok(NAMES[k]);
@@ -366,16 +373,16 @@ static void check_splits(const char *pattern, const char *text, const char *want
     char got[512] = "";
     size_t n = strlen(text), pos = 0, ms, me, gl = 0;
     while (pos <= n && tk_regex_find(re, text, n, pos, &ms, &me) == 1) {
-        gl += (size_t)snprintf(got + gl, sizeof got - gl, "%s%.*s", gl ? "|" : "",
-                               (int)(me - ms), text + ms);
+        gl += (size_t)snprintf(got + gl, sizeof got - gl, "%s%.*s", gl ? "|" : "", (int)(me - ms),
+                               text + ms);
         pos = me > ms ? me : me + 1;
         if (gl >= sizeof got) break;
     }
     if (!strcmp(got, want))
         test_pass();
     else
-        test_fail(__FILE__, __LINE__, "/%s/ on \"%s\": got \"%s\", want \"%s\"", pattern, text,
-                  got, want);
+        test_fail(__FILE__, __LINE__, "/%s/ on \"%s\": got \"%s\", want \"%s\"", pattern, text, got,
+                  want);
     tk_regex_free(re);
 }
 
@@ -402,7 +409,8 @@ static void test_regex(void)
     check_splits("\\d+|\\w+", "ab12 \xD9\xA3x", "ab12|\xD9\xA3|x");
     check_splits("(?i)ab", "xAbaB", "Ab|aB");
     check_splits("a{2}|b{,2}c", "aaabbbc", "aa|bbc");
-    static const char *const bad[] = {"(?<=a)b", "\\p{Han}", "^a", "a$", "\\1", "(?>a)", "(?i:\\p{L})"};
+    static const char *const bad[] = {"(?<=a)b", "\\p{Han}", "^a",         "a$",
+                                      "\\1",     "(?>a)",    "(?i:\\p{L})"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         struct tk_regex *re = NULL;
         CHECK_EQ_INT(tk_regex_compile(bad[i], strlen(bad[i]), &re), JOULE_ERR_UNSUPPORTED);
@@ -593,6 +601,115 @@ static void test_ids_api(void)
     joule_tokenizer_free(t);
 }
 
+/* The streaming decoder's pieces concatenate to decode(all ids). */
+static void test_stream(void)
+{
+    for (size_t k = 0; k < N_NAMES; k++) {
+        struct joule_tokenizer *t = load_tok(NAMES[k]);
+        cJSON *g = load_json(NAMES[k], "golden.json");
+        if (!t || !g) {
+            joule_tokenizer_free(t);
+            cJSON_Delete(g);
+            continue;
+        }
+        size_t ok = 0, total = 0, i = 0;
+        const cJSON *tx;
+        cJSON_ArrayForEach(tx, cJSON_GetObjectItem(g, "texts"))
+        {
+            if (i++ % 4 && i <= 328) continue; /* a quarter, and all the short edge cases */
+            size_t n = 0, len = 0;
+            int32_t *ids = encode(t, tx->valuestring, strlen(tx->valuestring), 1, &n);
+            char *whole = ids ? decode(t, ids, n, 1, &len) : NULL;
+            struct joule_tokenizer_stream *st = NULL;
+            char *cat = calloc(1, len + 64);
+            size_t cl = 0;
+            int good = whole && cat && joule_tokenizer_stream_init(t, 1, &st) == JOULE_OK;
+            for (size_t j = 0; good && j < n; j++) {
+                const char *piece;
+                size_t pl;
+                if (joule_tokenizer_stream_push(st, ids[j], &piece, &pl) != JOULE_OK ||
+                    cl + pl > len) {
+                    good = 0;
+                    break;
+                }
+                memcpy(cat + cl, piece, pl);
+                cl += pl;
+            }
+            if (good && cl == len && !memcmp(cat, whole, len))
+                ok++;
+            else
+                printf("  %s stream differs on text %zu\n", NAMES[k], i - 1);
+            total++;
+            joule_tokenizer_stream_free(st);
+            free(cat);
+            free(whole);
+            free(ids);
+        }
+        printf("%-20s stream decode == decode: %zu/%zu\n", NAMES[k], ok, total);
+        CHECK_EQ_INT(ok, total);
+        joule_tokenizer_free(t);
+        cJSON_Delete(g);
+    }
+}
+
+static char *run_cli(const char *args, const char *input, int *rc)
+{
+    char in[512], out[512], cmd[2048];
+    snprintf(in, sizeof in, "%s/cli_in.json", test_tmpdir());
+    snprintf(out, sizeof out, "%s/cli_out.json", test_tmpdir());
+    FILE *f = fopen(in, "w");
+    if (!f) return NULL;
+    fputs(input, f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "'%s' tokenize %s < '%s' > '%s' 2>/dev/null", test_joule_bin(), args,
+             in, out);
+    int st = system(cmd);
+    *rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    char *text = NULL;
+    f = fopen(out, "r");
+    if (f) {
+        text = calloc(1, 1 << 16);
+        if (text) fread(text, 1, (1 << 16) - 1, f);
+        fclose(f);
+    }
+    return text;
+}
+
+static void test_cli(void)
+{
+    char args[1024];
+    int rc = -1;
+    snprintf(args, sizeof args, "--tokenizer '%s'", test_fixture("tokenizers/gpt2/tokenizer.json"));
+    char *o = run_cli(args, "[\"Hello world\", \"<|endoftext|>\", \"\"]", &rc);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_EQ_STR(o, "[[15496,995],[50256],[]]\n");
+    free(o);
+    snprintf(args, sizeof args, "--tokenizer '%s' --add-special",
+             test_fixture("tokenizers/llama2"));
+    o = run_cli(args, "[\"Hello world\"]", &rc);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_EQ_STR(o, "[[1,15043,3186]]\n");
+    free(o);
+    snprintf(args, sizeof args, "--tokenizer '%s' --decode --skip-special",
+             test_fixture("tokenizers/llama2/tokenizer.json"));
+    o = run_cli(args, "[[1,15043,3186,2],[]]", &rc);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_EQ_STR(o, "[\"Hello world\",\"\"]\n");
+    free(o);
+    o = run_cli(args, "[[1,-4]]", &rc);
+    CHECK_EQ_INT(rc, 1);
+    free(o);
+    o = run_cli(args, "not json", &rc);
+    CHECK_EQ_INT(rc, 1);
+    free(o);
+    o = run_cli("--tokenizer /nonexistent.json", "[]", &rc);
+    CHECK_EQ_INT(rc, 1);
+    free(o);
+    o = run_cli("--bogus", "[]", &rc);
+    CHECK_EQ_INT(rc, 2);
+    free(o);
+}
+
 int main(void)
 {
     RUN(test_golden);
@@ -603,5 +720,7 @@ int main(void)
     RUN(test_components);
     RUN(test_unsupported);
     RUN(test_ids_api);
+    RUN(test_stream);
+    RUN(test_cli);
     return test_summary();
 }
