@@ -43,7 +43,7 @@ static enum joule_status dec_apply(const struct dec *d, struct toks *in, struct 
 
 static enum joule_status dec_apply(const struct dec *d, struct toks *in, struct toks *out)
 {
-    const char *B = in->buf.p;
+    const char *B = in->buf.p ? in->buf.p : "";
     switch (d->type) {
     case DEC_SEQ: {
         struct toks cur = *in, nxt = {0};
@@ -262,14 +262,14 @@ enum joule_status joule_tokenizer_decode(const struct joule_tokenizer *t, const 
         s = dec_apply(t->dec, &in, &res);
         if (s != JOULE_OK) goto done;
         for (size_t i = 0; i < res.s.n; i++)
-            if (sbuf_put(&text, res.buf.p + res.s.p[i].off, res.s.p[i].len)) {
+            if (sbuf_put(&text, (res.buf.p ? res.buf.p : "") + res.s.p[i].off, res.s.p[i].len)) {
                 free(text.p);
                 goto oom;
             }
     } else {
         for (size_t i = 0; i < in.s.n; i++)
             if ((i && sbuf_put(&text, " ", 1)) ||
-                sbuf_put(&text, in.buf.p + in.s.p[i].off, in.s.p[i].len)) {
+                sbuf_put(&text, (in.buf.p ? in.buf.p : "") + in.s.p[i].off, in.s.p[i].len)) {
                 free(text.p);
                 goto oom;
             }
@@ -288,4 +288,114 @@ done:
     toks_free(&in);
     toks_free(&res);
     return s;
+}
+
+/* ---- streaming ---------------------------------------------------------------- */
+
+struct joule_tokenizer_stream {
+    const struct joule_tokenizer *t;
+    int skip_special;
+    struct ibuf ids;     /* context window: ids from which `prefix` was decoded, plus new ones */
+    size_t prefix_index; /* ids[0..prefix_index) are context only */
+    char *prefix;        /* decode(ids[0..n)) as of the last emitted piece */
+    size_t prefix_len;
+    char *text; /* the last piece returned */
+};
+
+enum joule_status joule_tokenizer_stream_init(const struct joule_tokenizer *t, int skip_special,
+                                              struct joule_tokenizer_stream **out)
+{
+    if (!t || !out) return joule_errorf(JOULE_ERR_INVALID_ARG, "null argument");
+    *out = calloc(1, sizeof **out);
+    if (!*out) return nomem();
+    (*out)->t = t;
+    (*out)->skip_special = skip_special;
+    return JOULE_OK;
+}
+
+void joule_tokenizer_stream_free(struct joule_tokenizer_stream *st)
+{
+    if (!st) return;
+    free(st->ids.p);
+    free(st->prefix);
+    free(st->text);
+    free(st);
+}
+
+/* decode(ids[from..n)) into a malloc'd string */
+static enum joule_status decode_alloc(const struct joule_tokenizer *t, const int32_t *ids, size_t n,
+                                      int skip, char **out, size_t *len)
+{
+    size_t need = 0;
+    enum joule_status s = joule_tokenizer_decode(t, ids, n, skip, NULL, 0, &need);
+    if (s != JOULE_OK) return s;
+    char *b = malloc(need + 1);
+    if (!b) return nomem();
+    s = joule_tokenizer_decode(t, ids, n, skip, b, need + 1, &need);
+    if (s != JOULE_OK) {
+        free(b);
+        return s;
+    }
+    *out = b;
+    *len = need;
+    return JOULE_OK;
+}
+
+/* Follows tokenizers' step_decode_stream: decode the window; when it grew and does
+ * not end in U+FFFD, emit what follows the previous prefix and slide the window. */
+enum joule_status joule_tokenizer_stream_push(struct joule_tokenizer_stream *st, int32_t id,
+                                              const char **text, size_t *len)
+{
+    if (!st || !text || !len) return joule_errorf(JOULE_ERR_INVALID_ARG, "null argument");
+    *text = "";
+    *len = 0;
+    free(st->text);
+    st->text = NULL;
+    if (id < 0 || (size_t)id >= st->t->n_ids)
+        return joule_errorf(JOULE_ERR_INVALID_ARG, "token id %d is outside the vocabulary",
+                            (int)id);
+    if (ibuf_put(&st->ids, id)) return nomem();
+    char *s = NULL;
+    size_t sl = 0;
+    enum joule_status r = decode_alloc(st->t, st->ids.p, st->ids.n, st->skip_special, &s, &sl);
+    if (r != JOULE_OK) {
+        st->ids.n--;
+        return r;
+    }
+    if (sl > st->prefix_len && !(sl >= 3 && !memcmp(s + sl - 3, "\xEF\xBF\xBD", 3))) {
+        if (st->prefix_len && memcmp(s, st->prefix, st->prefix_len)) {
+            free(s);
+            return joule_errorf(JOULE_ERR_INTERNAL, "stream decode: the prefix changed");
+        }
+        size_t nl = sl - st->prefix_len;
+        char *piece = malloc(nl + 1);
+        if (!piece) {
+            free(s);
+            return nomem();
+        }
+        memcpy(piece, s + st->prefix_len, nl);
+        piece[nl] = 0;
+        free(s);
+        /* keep ids[prefix_index..] as the new context */
+        size_t new_prefix_index = st->ids.n - st->prefix_index;
+        memmove(st->ids.p, st->ids.p + st->prefix_index,
+                (st->ids.n - st->prefix_index) * sizeof *st->ids.p);
+        st->ids.n -= st->prefix_index;
+        free(st->prefix);
+        st->prefix = NULL;
+        st->prefix_len = 0;
+        r = decode_alloc(st->t, st->ids.p, st->ids.n, st->skip_special, &st->prefix,
+                         &st->prefix_len);
+        if (r != JOULE_OK) {
+            free(piece);
+            return r;
+        }
+        st->prefix_index = new_prefix_index;
+        st->text = piece;
+        *text = piece;
+        *len = nl;
+        return JOULE_OK;
+    }
+    free(s);
+    return JOULE_OK;
 }
