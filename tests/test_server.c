@@ -10,8 +10,10 @@
  * the issue's acceptance run uses 30). */
 #include <curl/curl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "joule/engine.h"
@@ -1284,6 +1286,72 @@ static void test_real_64_clients(void)
     real_stop(&r);
 }
 
+/* ---- the joule serve program: sensors, SIGTERM --------------------------------------- */
+
+static void test_cli_serve_energy_sigterm(void)
+{
+    char log[1024];
+    snprintf(log, sizeof log, "%s/serve.log", test_tmpdir());
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen(log, "w", stderr)) _exit(127);
+        execl(test_joule_bin(), "joule", "serve", "--model", real_model_dir(), "--port", "0",
+              "--threads", "1", "--sensors", "estimate", "--interval-ms", "20", (char *)NULL);
+        _exit(127);
+    }
+    CHECK(pid > 0);
+    if (pid <= 0) return;
+    int port = 0;
+    for (int i = 0; i < 1000 && !port; i++) {
+        char *txt = NULL;
+        size_t n = 0;
+        if (joule_read_file(log, 1 << 20, &txt, &n) == JOULE_OK) {
+            const char *p = strstr(txt, "on http://127.0.0.1:");
+            if (p) port = atoi(p + strlen("on http://127.0.0.1:"));
+            free(txt);
+        }
+        if (!port) joule_sleep_ns(10000000);
+    }
+    CHECK(port > 0);
+    if (port > 0) {
+        struct http_resp r;
+        CHECK_EQ_INT(post(port, "/v1/completions",
+                          "{\"prompt\":\"def f(x):\",\"max_tokens\":32,\"temperature\":0,"
+                          "\"ignore_eos\":true}",
+                          &r),
+                     200);
+        cJSON *j = cJSON_Parse(r.body.data);
+        const cJSON *e = cJSON_GetObjectItem(j, "energy");
+        CHECK(cJSON_IsObject(e));
+        /* the estimate (CPU and RAM) and their total, non-negative and consistent */
+        double total = joule_json_num(e, "total", -1), sum = 0;
+        int n = 0;
+        for (const cJSON *v = e ? e->child : NULL; v; v = v->next) {
+            CHECK(cJSON_IsNumber(v) && v->valuedouble >= 0);
+            if (strcmp(v->string, "total") != 0) sum += v->valuedouble, n++;
+        }
+        CHECK(n >= 1);
+        CHECK(total >= 0);
+        CHECK_CLOSE(total, sum, 1e-6, 1e-9);
+        cJSON_Delete(j);
+        resp_free(&r);
+        CHECK_EQ_INT(get(port, "/metrics", &r), 200);
+        CHECK(strstr(r.body.data, "joule_energy_joules_total{source=\"total\"}") != NULL);
+        resp_free(&r);
+    }
+    kill(pid, SIGTERM);
+    int status = 0;
+    CHECK_EQ_INT(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char *txt = NULL;
+    size_t n = 0;
+    if (joule_read_file(log, 1 << 20, &txt, &n) == JOULE_OK) {
+        CHECK(strstr(txt, "SIGTERM: finishing the requests in flight") != NULL);
+        CHECK(strstr(txt, "joule serve: stopped") != NULL);
+        free(txt);
+    }
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1297,6 +1365,7 @@ int main(void)
     RUN(test_real_same_tokens);
     RUN(test_real_study_route);
     RUN(test_real_64_clients);
+    RUN(test_cli_serve_energy_sigterm);
     curl_global_cleanup();
     return test_summary();
 }
