@@ -10,7 +10,8 @@
 # Usage: scripts/fetch-llama.sh [--prebuilt | --source]
 #   --prebuilt (default)  link the prebuilt CPU libraries: seconds, no compiler work
 #   --source              build static libs (CPU; GGML_CUDA=ON when JOULE_CUDA=ON and nvcc exists)
-# Both tarballs are checked against pinned SHA-256 sums. Re-running is cheap (cached download).
+# Both tarballs (npm pack, or curl from the registry when npm is absent) are checked against
+# pinned SHA-256 sums. Re-running is cheap (cached download).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,8 +32,14 @@ mkdir -p "$DEST/download"
 src_tgz="$DEST/download/node-llama-cpp-$VERSION.tgz"
 bin_tgz="$DEST/download/node-llama-cpp-linux-x64-$VERSION.tgz"
 if [ ! -f "$src_tgz" ] || [ ! -f "$bin_tgz" ]; then
-  command -v npm >/dev/null || { echo "fetch-llama: npm is needed (apt-get install npm)" >&2; exit 1; }
-  (cd "$DEST/download" && npm pack --silent "node-llama-cpp@$VERSION" "@node-llama-cpp/linux-x64@$VERSION" >/dev/null)
+  if command -v npm >/dev/null; then
+    (cd "$DEST/download" && npm pack --silent "node-llama-cpp@$VERSION" "@node-llama-cpp/linux-x64@$VERSION" >/dev/null)
+  else
+    # the same tarballs straight from the registry (no Node.js needed); checked below
+    REG=${NPM_REGISTRY:-https://registry.npmjs.org}
+    curl -fsSL -o "$src_tgz" "$REG/node-llama-cpp/-/node-llama-cpp-$VERSION.tgz"
+    curl -fsSL -o "$bin_tgz" "$REG/@node-llama-cpp/linux-x64/-/linux-x64-$VERSION.tgz"
+  fi
 fi
 check() {
   local got

@@ -606,7 +606,53 @@ static void test_end_to_end_real_server(void)
                            " 24 - (10 + idx)"),
                  0);
     sqlite3_close(db);
+
+    /* The study's route on the real server: {model} is the directory's base name, greedy
+     * generation to 128 tokens in total. */
+    char db2[700];
+    snprintf(db2, sizeof db2, "%s/study.db", f.dir);
+    const char *study[] = {"--model",   f.model,   "--warmup", "0.3",       "--cooldown",
+                           "0.1",       "--limit", "1",        "--threads", "1",
+                           "--prompts", f.prompts, "--db",     db2,         NULL};
+    CHECK_EQ_INT(run_bench(study), 0);
+    db = open_db(db2);
+    if (db) {
+        CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM requests WHERE ok=1 AND http_status=200"
+                               " AND prompt_tokens + completion_tokens <= 128"),
+                     1);
+        sqlite3_close(db);
+    }
     setenv("JOULE_BENCH_SERVER_CMD", FAKE_SERVE_BIN, 1);
+}
+
+/* --concurrency N keeps N requests in flight; a campaign found again from another working
+ * directory with relative paths is the same campaign. */
+static void test_concurrency_and_paths(void)
+{
+    struct fixture f;
+    make_fixture(&f, "conc", 6);
+    const char *args[] = {
+        "--model", f.model,     "--warmup", "0.3",  "--cooldown", "0.1", "--concurrency",
+        "3",       "--prompts", f.prompts,  "--db", f.db,         NULL};
+    CHECK_EQ_INT(run_bench(args), 0);
+    sqlite3 *db = open_db(f.db);
+    if (!db) return;
+    CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM requests WHERE ok=1"), 6);
+    /* some request was sent before an earlier-indexed one had been answered */
+    CHECK(q_int(db, "SELECT count(*) FROM requests a JOIN requests b ON a.run_id=b.run_id"
+                    " AND a.idx < b.idx WHERE b.start_mono_ns < a.end_mono_ns") > 0);
+    check_done_runs_complete(db, 6);
+    sqlite3_close(db);
+    /* Same campaign by relative paths from the fixture's directory: nothing to redo. */
+    char cwd[1024];
+    CHECK(getcwd(cwd, sizeof cwd) != NULL);
+    CHECK_EQ_INT(chdir(f.dir), 0);
+    const char *rel[] = {"--model", "gpt2",          "--warmup", "0.3",       "--cooldown",
+                         "0.1",     "--concurrency", "3",        "--prompts", "prompts.jsonl",
+                         "--db",    "results.db",    NULL};
+    CHECK_EQ_INT(run_bench(rel), 0);
+    CHECK_EQ_INT(chdir(cwd), 0);
+    CHECK(strstr(slurp(g_out), "this time 0 done, 0 failed; 1 skipped") != NULL);
 }
 
 /* Two GPUs of known, constant power (the sensors' stand-in NVML library through the real
@@ -804,6 +850,7 @@ int main(void)
     RUN(test_bad_campaign_runs_nothing);
     RUN(test_end_to_end_fake);
     RUN(test_end_to_end_real_server);
+    RUN(test_concurrency_and_paths);
     RUN(test_known_gpu_power);
     RUN(test_crashing_server);
     RUN(test_kill_in_warmup);

@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "joule/engine.h"
 #include "joule/gguf.h"
+#include "joule/synth.h"
 #include "test.h"
 #include "util/fileio.h"
 #include "util/json.h"
@@ -161,6 +163,79 @@ static void test_open_directory_converts(void)
     }
     CHECK(joule_engine_ggml.open("/nonexistent/model", &ep, &impl, &info) != JOULE_OK);
 }
+/* Synthesized checkpoints (with their byte-level BPE tokenizer in the GGUF):
+ * llama.cpp's last-token logits against the native engine's, relative to their
+ * scale (2e-3, as above: f16 KV cache). */
+static void test_synth_shapes_native_vs_ggml(void)
+{
+    static const char *const shapes[] = {"tiny-gpt2",  "tiny-gpt-bigcode", "tiny-gpt-neox",
+                                         "tiny-bloom", "tiny-llama",       "tiny-gemma",
+                                         "tiny-phi"};
+    const int32_t prompt[] = {100, 200, 300, 17, 42, 7, 256, 511};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/%s", test_tmpdir(), shapes[i]);
+        struct joule_synth_params sp = joule_synth_default_params();
+        sp.seed = 5;
+        CHECK_OK(joule_synth_write(shapes[i], dir, &sp));
+        float logits[2][512];
+        int ok = 1;
+        for (int k = 0; k < 2; k++) {
+            struct joule_engine_params ep = joule_engine_default_params();
+            ep.engine = k ? "ggml" : "native";
+            ep.n_threads = 1;
+            ep.n_ctx = 64;
+            struct joule_engine *e = NULL;
+            CHECK_OK(joule_engine_open(dir, &ep, &e));
+            if (!e) {
+                ok = 0;
+                continue;
+            }
+            CHECK_EQ_INT(joule_engine_get_info(e)->n_vocab, 512);
+            CHECK_OK(joule_engine_eval(e, prompt, 8, logits[k], 0));
+            joule_engine_free(e);
+        }
+        if (!ok) continue;
+        double err = 0, scale = 0;
+        for (int j = 0; j < 512; j++) {
+            double d = fabs(logits[0][j] - logits[1][j]);
+            if (d > err) err = d;
+            if (fabs(logits[0][j]) > scale) scale = fabs(logits[0][j]);
+        }
+        printf("  %-18s native vs ggml: max |diff| %.3g (scale %.3g)\n", shapes[i], err, scale);
+        CHECK(scale > 0 && err <= 2e-3 * scale);
+    }
+}
+
+/* A real shape (one layer): tiny_starcoder_py in bf16 runs under llama.cpp. */
+static void test_real_shape_one_layer(void)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/tiny_starcoder_py-1", test_tmpdir());
+    struct joule_synth_params sp = joule_synth_default_params();
+    sp.n_layers = 1;
+    sp.dtype = JOULE_DTYPE_BF16;
+    CHECK_OK(joule_synth_write("bigcode/tiny_starcoder_py", dir, &sp));
+    struct joule_engine_params ep = joule_engine_default_params();
+    ep.engine = "ggml";
+    ep.n_threads = 1;
+    ep.n_ctx = 256;
+    struct joule_engine *e = NULL;
+    CHECK_OK(joule_engine_open(dir, &ep, &e));
+    if (!e) return;
+    const struct joule_engine_info *info = joule_engine_get_info(e);
+    CHECK_EQ_INT(info->n_vocab, 49152);
+    CHECK_EQ_STR(info->dtype, "bf16");
+    float *logits = malloc(49152 * sizeof *logits);
+    const int32_t prompt[] = {1, 2, 3, 4000, 49151};
+    CHECK_OK(joule_engine_eval(e, prompt, 5, logits, 0));
+    int finite = 1;
+    for (int j = 0; j < 49152; j++)
+        finite &= isfinite(logits[j]);
+    CHECK(finite);
+    free(logits);
+    joule_engine_free(e);
+}
 #endif
 
 int main(void)
@@ -170,6 +245,8 @@ int main(void)
     RUN(test_fixture_llama_f16);
     RUN(test_codeparrot_flags_unsupported);
     RUN(test_open_directory_converts);
+    RUN(test_synth_shapes_native_vs_ggml);
+    RUN(test_real_shape_one_layer);
 #else
     test_skip("joule built without -DJOULE_GGML=ON");
 #endif

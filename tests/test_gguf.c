@@ -292,6 +292,25 @@ static void test_half_and_q8_0(void)
     }
 }
 
+/* "as stored": a bf16 checkpoint stays bf16 (file type 32), its 1-D tensors f32 */
+static void test_as_stored(void)
+{
+    char out[4096];
+    snprintf(out, sizeof out, "%s/stored.gguf", test_tmpdir());
+    struct joule_gguf_convert_params p = joule_gguf_convert_default_params();
+    p.type = JOULE_DTYPE_COUNT;
+    CHECK_OK(joule_gguf_convert(test_fixture("models/llama_bfloat16"), out, &p));
+    struct joule_gguf *g = NULL;
+    CHECK_OK(joule_gguf_open(out, &g));
+    if (!g) return;
+    CHECK_EQ_INT(key_int(g, "general.file_type"), 32);
+    const struct joule_gguf_tensor *t = joule_gguf_find_tensor(g, "blk.0.ffn_up.weight");
+    CHECK(t && t->type == JOULE_GGML_BF16);
+    t = joule_gguf_find_tensor(g, "output_norm.weight");
+    CHECK(t && t->type == JOULE_GGML_F32);
+    joule_gguf_free(g);
+}
+
 static void test_tokenizer_metadata(void)
 {
     char dir[4096], gg[4200];
@@ -397,6 +416,7 @@ int main(void)
     RUN(test_gemma_norms_plus_one);
     RUN(test_phi_and_starcoder);
     RUN(test_half_and_q8_0);
+    RUN(test_as_stored);
     RUN(test_tokenizer_metadata);
     RUN(test_reader_rejects_corrupt);
     RUN(test_inspect_cli);

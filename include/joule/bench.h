@@ -228,6 +228,10 @@ enum joule_status joule_bench_parse_list(const char *list, const char *what, cha
 /* Read a campaign file over *s (start from the defaults).  Any error names the
  * file and the field ("campaign.json: field 'reps': expected an integer >= 1"). */
 enum joule_status joule_bench_settings_load(const char *path, struct joule_bench_settings *s);
+/* The same from `len` bytes of text; `path` names the origin in errors and anchors relative
+ * paths. */
+enum joule_status joule_bench_settings_parse(const char *text, size_t len, const char *path,
+                                             struct joule_bench_settings *s);
 
 /* Check the settings for consistency (lists non-empty, numbers in range, the
  * prompts file readable, every model a directory). */

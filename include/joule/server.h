@@ -5,9 +5,12 @@
  * POST /load_model/{engine}/{model}, GET /health, GET /v1/models and
  * GET /metrics (Prometheus text format).
  *
- * Connections are served by libmicrohttpd's threads; one engine worker thread
- * consumes a bounded FIFO queue of requests, since an engine handle is
- * single-threaded. A full queue answers 503 with Retry-After. */
+ * Connections are served by libmicrohttpd's threads (one per connection).
+ * An engine handle is single-threaded, so requests take the engine one at a
+ * time from a bounded FIFO queue consumed by one engine worker thread; when the
+ * engine is idle and nobody waits, a non-streamed request runs on its own
+ * connection thread instead (no hand-off). A full queue answers 503 with
+ * Retry-After. */
 #ifndef JOULE_SERVER_H
 #define JOULE_SERVER_H
 

@@ -9,6 +9,9 @@
 
 #include "joule/bench.h"
 
+/* The absolute, symlink-free form of an existing path (else the path as given), in buf. */
+const char *bench_abs_path(const char *path, char *buf, size_t cap);
+
 /* FNV-1a 64 of a file's bytes (0 if unreadable). */
 uint64_t bench_file_hash(const char *path);
 
@@ -24,6 +27,9 @@ struct bench_prompt {
  * Errors name the file and line. Free with bench_prompts_free. */
 enum joule_status bench_prompts_load(const char *path, int limit, struct bench_prompt **out,
                                      size_t *n);
+/* The same over NUL-terminated `text` (modified: lines are cut in place). */
+enum joule_status bench_prompts_parse(char *text, const char *path, int limit,
+                                      struct bench_prompt **out, size_t *n);
 void bench_prompts_free(struct bench_prompt *p, size_t n);
 
 /* ---- meter: the sampler over the machine's sources ------------------------- */

@@ -55,7 +55,7 @@ static enum joule_status plan_runs(const struct joule_bench_settings *s,
                 for (int r = 1; r <= s->reps; r++) {
                     struct joule_bench_run_plan *x = &v[i++];
                     snprintf(x->model, sizeof x->model, "%s", name);
-                    snprintf(x->model_path, sizeof x->model_path, "%s", s->models[m]);
+                    bench_abs_path(s->models[m], x->model_path, sizeof x->model_path);
                     x->model_params = params;
                     snprintf(x->size_category, sizeof x->size_category, "%s",
                              joule_bench_size_category(params));

@@ -18,12 +18,21 @@ void bench_prompts_free(struct bench_prompt *p, size_t n)
 enum joule_status bench_prompts_load(const char *path, int limit, struct bench_prompt **out,
                                      size_t *n_out)
 {
-    *out = NULL;
-    *n_out = 0;
     char *text = NULL;
     size_t len = 0;
     enum joule_status st = joule_read_file(path, (size_t)1 << 30, &text, &len);
     if (st != JOULE_OK) return st;
+    st = bench_prompts_parse(text, path, limit, out, n_out);
+    free(text);
+    return st;
+}
+
+enum joule_status bench_prompts_parse(char *text, const char *path, int limit,
+                                      struct bench_prompt **out, size_t *n_out)
+{
+    *out = NULL;
+    *n_out = 0;
+    enum joule_status st = JOULE_OK;
     struct bench_prompt *v = NULL;
     size_t n = 0, cap = 0;
     int line_no = 0;
@@ -74,7 +83,6 @@ enum joule_status bench_prompts_load(const char *path, int limit, struct bench_p
         }
         cJSON_Delete(j);
     }
-    free(text);
     if (st == JOULE_OK && n == 0) st = joule_errorf(JOULE_ERR_FORMAT, "%s: no prompts", path);
     if (st != JOULE_OK) {
         bench_prompts_free(v, n);

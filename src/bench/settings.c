@@ -160,9 +160,24 @@ static enum joule_status load_str(const char *path, const char *key, const cJSON
 
 enum joule_status joule_bench_settings_load(const char *path, struct joule_bench_settings *s)
 {
-    cJSON *root = NULL;
-    enum joule_status st = joule_json_load_file(path, 1 << 20, &root);
+    char *text = NULL;
+    size_t len = 0;
+    enum joule_status st = joule_read_file(path, 1 << 20, &text, &len);
     if (st != JOULE_OK) return st;
+    st = joule_bench_settings_parse(text, len, path, s);
+    free(text);
+    return st;
+}
+
+enum joule_status joule_bench_settings_parse(const char *text, size_t len, const char *path,
+                                             struct joule_bench_settings *s)
+{
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!root)
+        return joule_errorf(JOULE_ERR_FORMAT, "%s: invalid JSON near byte %zu", path,
+                            end ? (size_t)(end - text) : (size_t)0);
+    enum joule_status st = JOULE_OK;
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return joule_errorf(JOULE_ERR_FORMAT, "%s: a campaign file is a JSON object", path);
@@ -171,7 +186,9 @@ enum joule_status joule_bench_settings_load(const char *path, struct joule_bench
     cJSON_ArrayForEach(v, root)
     {
         const char *k = v->string;
-        if (!strcmp(k, "name"))
+        if (!k)
+            st = joule_errorf(JOULE_ERR_FORMAT, "%s: member without a name", path);
+        else if (!strcmp(k, "name"))
             st = load_str(path, k, v, s->name, sizeof s->name, 0);
         else if (!strcmp(k, "model") || !strcmp(k, "models"))
             st = load_list(path, k, v, &s->models[0][0], sizeof s->models[0], &s->n_models, 1);
@@ -209,8 +226,8 @@ enum joule_status joule_bench_settings_load(const char *path, struct joule_bench
                 st = load_list(path, k, v, &tmp[0][0], sizeof tmp[0], &n, 0);
                 s->sensors[0] = 0;
                 for (int i = 0; st == JOULE_OK && i < n; i++) {
-                    size_t len = strlen(s->sensors);
-                    snprintf(s->sensors + len, sizeof s->sensors - len, "%s%s", i ? "," : "",
+                    size_t used = strlen(s->sensors);
+                    snprintf(s->sensors + used, sizeof s->sensors - used, "%s%s", i ? "," : "",
                              tmp[i]);
                 }
             } else {
@@ -294,11 +311,28 @@ enum joule_status joule_bench_settings_check(const struct joule_bench_settings *
     return JOULE_OK;
 }
 
-static void add_list(cJSON *o, const char *key, const char *rows, size_t width, int n)
+const char *bench_abs_path(const char *path, char *buf, size_t cap)
+{
+    char *r = realpath(path, NULL);
+    if (!r || strlen(r) >= cap) {
+        free(r);
+        snprintf(buf, cap, "%s", path);
+        return buf;
+    }
+    snprintf(buf, cap, "%s", r);
+    free(r);
+    return buf;
+}
+
+static void add_list(cJSON *o, const char *key, const char *rows, size_t width, int n, int is_path)
 {
     cJSON *a = cJSON_AddArrayToObject(o, key);
-    for (int i = 0; a && i < n; i++)
-        cJSON_AddItemToArray(a, cJSON_CreateString(rows + (size_t)i * width));
+    for (int i = 0; a && i < n; i++) {
+        char buf[4096];
+        const char *v = rows + (size_t)i * width;
+        cJSON_AddItemToArray(a,
+                             cJSON_CreateString(is_path ? bench_abs_path(v, buf, sizeof buf) : v));
+    }
 }
 
 char *joule_bench_settings_json(const struct joule_bench_settings *s)
@@ -309,13 +343,14 @@ char *joule_bench_settings_json(const struct joule_bench_settings *s)
     char hash[32];
     snprintf(hash, sizeof hash, "%016llx", (unsigned long long)bench_file_hash(s->prompts));
     cJSON_AddStringToObject(o, "name", s->name);
-    add_list(o, "models", &s->models[0][0], sizeof s->models[0], s->n_models);
-    add_list(o, "engines", &s->engines[0][0], sizeof s->engines[0], s->n_engines);
-    add_list(o, "providers", &s->providers[0][0], sizeof s->providers[0], s->n_providers);
+    add_list(o, "models", &s->models[0][0], sizeof s->models[0], s->n_models, 1);
+    add_list(o, "engines", &s->engines[0][0], sizeof s->engines[0], s->n_engines, 0);
+    add_list(o, "providers", &s->providers[0][0], sizeof s->providers[0], s->n_providers, 0);
     cJSON_AddNumberToObject(o, "reps", s->reps);
     cJSON_AddNumberToObject(o, "warmup", s->warmup_s);
     cJSON_AddNumberToObject(o, "cooldown", s->cooldown_s);
-    cJSON_AddStringToObject(o, "prompts", s->prompts);
+    char prompts[4096];
+    cJSON_AddStringToObject(o, "prompts", bench_abs_path(s->prompts, prompts, sizeof prompts));
     cJSON_AddStringToObject(o, "prompts_fnv1a64", hash);
     cJSON_AddNumberToObject(o, "limit", s->limit);
     cJSON_AddNumberToObject(o, "max_length", s->max_length);

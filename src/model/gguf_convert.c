@@ -634,6 +634,13 @@ enum joule_status joule_gguf_convert(const char *model_dir, const char *out_path
     const src_tensor *wpe = joule_model_tensor(m, "transformer.wpe.weight");
     if (wpe) n_ctx = (int)wpe->shape[0];
 
+    if (wtype == UINT32_MAX) /* as stored: the file type of the first matrix */
+        for (size_t i = 0; i < plan.n; i++)
+            if (plan.t[i].n_dims == 2) {
+                enum joule_dtype d = plan.t[i].src->dtype;
+                ftype = d == JOULE_DTYPE_F16 ? 1 : d == JOULE_DTYPE_BF16 ? 32 : 0;
+                break;
+            }
     /* metadata */
     const char *base = strrchr(model_dir, '/');
     base = base && base[1] ? base + 1 : model_dir;

@@ -3,7 +3,8 @@
  *
  * Life of a generation request: the connection thread parses and tokenizes
  * the body, admits a job to the queue (503 when full) and sleeps on the job's
- * condition variable; the worker runs the engine and, for streams and stop
+ * condition variable (or, when the engine is idle and nobody waits, runs the
+ * job itself); the worker runs the engine and, for streams and stop
  * strings, detokenizes incrementally; the connection thread writes the
  * answer (for streams, events as text becomes final). Nothing polls. */
 #include <arpa/inet.h>
@@ -529,7 +530,8 @@ static void *worker_main(void *arg)
     struct joule_server *s = arg;
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (!s->head && !s->stop_worker)
+        /* the engine may be busy with a request run inline by its connection thread */
+        while (s->running || (!s->head && !s->stop_worker))
             pthread_cond_wait(&s->work_cv, &s->mu);
         if (!s->head) break;
         struct job *j = s->head;
@@ -573,6 +575,23 @@ static int job_submit_wait(struct joule_server *s, struct job *j, struct joule_s
         set_error(e, 503, "queue_full", NULL, "the request queue is full (%d waiting); retry later",
                   s->p.max_queue);
         return 503;
+    }
+    if (!j->req.stream && !s->running && !s->head) {
+        /* The engine is idle and nobody waits: run the request on this
+         * connection thread, which saves two thread hand-offs (a wake-up of
+         * the worker and one of this thread) per request. The running flag
+         * keeps the engine to one thread at a time, as the queue does. */
+        s->running = 1;
+        j->state = JOB_RUNNING;
+        j->refs = 1;
+        pthread_mutex_unlock(&s->mu);
+        run_job(s, j);
+        pthread_mutex_lock(&s->mu);
+        j->state = JOB_DONE;
+        s->running = 0;
+        if (s->head) pthread_cond_signal(&s->work_cv);
+        pthread_mutex_unlock(&s->mu);
+        return 0;
     }
     j->refs = 2; /* connection + worker */
     j->state = JOB_QUEUED;
