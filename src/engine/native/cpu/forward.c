@@ -184,7 +184,7 @@ static void matmul(struct jn_cpu *c, const struct jn_mat *W, const float *bias, 
          * contiguous row segments (at least 1 KB), yet a few blocks per
          * thread, so that a thread the OS preempts holds up little work */
         int most = ((W->n_out + nth - 1) / nth + 63) / 64 * 64; /* q8 blocks stay whole */
-        chunk = (W->n_out / (4 * nth) + 63) / 64 * 64;
+        chunk = nth == 1 ? W->n_out : (W->n_out / (4 * nth) + 63) / 64 * 64;
         if (chunk < 256) chunk = 256;
         if (chunk > most) chunk = most;
     } else {
