@@ -168,6 +168,30 @@ static void test_threads_identical(void)
     }
 }
 
+/* JOULE_HUGEPAGES=1 copies the matrices into huge-page memory: same numbers. */
+static void test_hugepage_copy_identical(void)
+{
+    const char *names[] = {"gpt2", "llama_bfloat16", "phi"};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        struct test_reference r;
+        if (test_reference_load(names[k], &r) != 0) continue;
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/models/%s", JOULE_TEST_FIXTURES, names[k]);
+        struct run_out a = {0}, b = {0};
+        setenv("JOULE_HUGEPAGES", "1", 1);
+        int ra = run_model(dir, 2, &r, &a);
+        unsetenv("JOULE_HUGEPAGES");
+        int rb = run_model(dir, 2, &r, &b);
+        if (ra == 0 && rb == 0) {
+            CHECK(!memcmp(a.ids, b.ids, sizeof a.ids));
+            CHECK(!memcmp(a.logits, b.logits, r.n_logits * sizeof(float)));
+        }
+        free(a.logits);
+        free(b.logits);
+        test_reference_free(&r);
+    }
+}
+
 /* Token-by-token evaluation through the KV cache gives the batched logits. */
 static void test_incremental_matches_batched(void)
 {
@@ -425,6 +449,7 @@ int main(void)
     RUN(test_fixtures_every_kernel);
     RUN(test_threads_identical);
     RUN(test_q8_accuracy);
+    RUN(test_hugepage_copy_identical);
     RUN(test_incremental_matches_batched);
     RUN(test_context_and_errors);
     RUN(test_sampling_is_seeded);

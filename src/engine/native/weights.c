@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "engine/native/cpu/kernels.h"
 #include "model/arch.h"
@@ -156,6 +157,48 @@ static float elem(const struct jn_mat *m, size_t i)
     default:
         return ((const float *)m->data)[i];
     }
+}
+
+static size_t mat_bytes(const struct jn_mat *m)
+{
+    size_t es = m->dtype == JOULE_DTYPE_F32 ? 4 : 2;
+    return m->data && m->dtype != JOULE_DTYPE_Q8_0 ? (size_t)m->n_in * (size_t)m->n_out * es : 0;
+}
+
+enum joule_status jn_weights_copy_hugepages(struct jn_weights *w)
+{
+    struct jn_mat *mats[4096];
+    size_t n = 0, total = 0;
+    for (int i = 0; i < w->cfg.n_layers; i++) {
+        struct jn_layer *L = &w->layers[i];
+        struct jn_mat *ms[] = {&L->qkv, &L->q, &L->k, &L->v, &L->o, &L->up, &L->gate, &L->down};
+        for (size_t j = 0; j < sizeof ms / sizeof ms[0]; j++)
+            if (mat_bytes(ms[j]) && n < 4096) mats[n++] = ms[j];
+    }
+    if (mat_bytes(&w->lm_head) && n < 4096) mats[n++] = &w->lm_head;
+    const size_t huge = (size_t)2 << 20;
+    for (size_t i = 0; i < n; i++)
+        total += (mat_bytes(mats[i]) + 63) / 64 * 64;
+    total = (total + huge - 1) / huge * huge;
+    unsigned char *buf = NULL;
+    if (posix_memalign((void **)&buf, huge, total ? total : huge) != 0)
+        return joule_errorf(JOULE_ERR_NOMEM, "out of memory copying the weights");
+    void **o = realloc(w->owned, (size_t)(w->n_owned + 1) * sizeof *o);
+    if (!o) {
+        free(buf);
+        return joule_errorf(JOULE_ERR_NOMEM, "out of memory copying the weights");
+    }
+    w->owned = o;
+    w->owned[w->n_owned++] = buf;
+    madvise(buf, total, MADV_HUGEPAGE);
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t b = mat_bytes(mats[i]);
+        memcpy(buf + off, mats[i]->data, b);
+        mats[i]->data = buf + off;
+        off += (b + 63) / 64 * 64;
+    }
+    return JOULE_OK;
 }
 
 static enum joule_status quantize(struct jn_weights *w, struct jn_mat *m)
