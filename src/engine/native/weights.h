@@ -78,10 +78,4 @@ enum joule_status jn_weights_copy_hugepages(struct jn_weights *w);
 /* ALiBi slopes as transformers' build_alibi_tensor computes them (float32). */
 void jn_alibi_slopes(int n_heads, float *out);
 
-float jn_half_to_float(uint16_t h);
-uint16_t jn_float_to_half(float f); /* round to nearest even */
-float jn_bf16_to_float(uint16_t h);
-/* Round a float to the nearest f16 / bf16 value (ties to even), returned as float. */
-float jn_round_to_dtype(float x, enum joule_dtype t);
-
 #endif

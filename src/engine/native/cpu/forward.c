@@ -2,6 +2,7 @@
  * family (see weights.h for the layout choices), in float32 with weights
  * converted in registers. */
 #include "engine/native/cpu/forward.h"
+#include "model/dtype.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -387,7 +388,7 @@ static void embed_row(const struct jn_mat *E, int id, float *out)
     }
     const uint16_t *src = (const uint16_t *)E->data + off;
     for (size_t i = 0; i < n; i++)
-        out[i] = E->dtype == JOULE_DTYPE_F16 ? jn_f16_lookup(src[i]) : jn_bf16_to_float(src[i]);
+        out[i] = E->dtype == JOULE_DTYPE_F16 ? jn_f16_lookup(src[i]) : joule_bf16_to_f32(src[i]);
 }
 
 /* ---- the forward pass ---------------------------------------------------- */
