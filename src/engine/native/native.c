@@ -44,6 +44,8 @@ static enum joule_status native_open(const char *model_path, const struct joule_
     enum joule_status s = joule_model_load(model_path, NULL, &e->model);
     if (s == JOULE_OK) s = jn_weights_init(&e->w, e->model);
     if (s == JOULE_OK && p->quantize && *p->quantize) s = jn_weights_quantize_q8(&e->w);
+    const char *hp = getenv("JOULE_HUGEPAGES");
+    if (s == JOULE_OK && hp && !strcmp(hp, "1")) s = jn_weights_copy_hugepages(&e->w);
     const struct joule_model_config *c = e->model ? joule_model_get_config(e->model) : NULL;
     int n_ctx = 0;
     if (s == JOULE_OK) {
