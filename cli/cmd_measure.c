@@ -25,7 +25,8 @@ static void usage(FILE *f)
             "Run CMD while sampling every energy/resource source, then report energy per source\n"
             "and in total, duration, CPU %% (system and CMD's process tree), peak RSS, RAM %%,\n"
             "GPU utilisation and memory, the number of samples and their coverage. Exits with\n"
-            "CMD's exit code (128+N when a signal N ended it).\n\n"
+            "CMD's exit code (128+N when a signal N ended it). ^C and SIGTERM/SIGHUP reach CMD;\n"
+            "joule measure stays to report.\n\n"
             "  --sensors LIST         all (default) or a comma list of rapl,perf,nvml,procfs,\n"
             "                         netio,estimate\n"
             "  --interval-ms N        sampling interval, 1..60000 (default 100 = 10 Hz)\n"
@@ -35,6 +36,13 @@ static void usage(FILE *f)
             "  --read-energibridge F  summarise an EnergiBridge CSV instead of running a command\n"
             "  --read-netio F         summarise a NETIO wattmeter log (the study's "
             "CSV)\n" SENSOR_CLI_HELP);
+}
+
+/* SIGTERM/SIGHUP to joule measure go on to CMD, so the report still comes when CMD ends. */
+static volatile sig_atomic_t g_child_pid;
+static void forward_signal(int sig)
+{
+    if (g_child_pid > 0) kill((pid_t)g_child_pid, sig);
 }
 
 /* ---- logs ------------------------------------------------------------------------------ */
@@ -351,18 +359,24 @@ int joule_cmd_measure(int argc, char **argv)
         return 2;
     }
     /* like system(): the command gets ^C, we stay to report */
-    struct sigaction ign = {0}, old_int, old_quit;
+    struct sigaction ign = {0}, fwd = {0}, old_int, old_quit, old_term, old_hup;
     ign.sa_handler = SIG_IGN;
     sigemptyset(&ign.sa_mask);
+    fwd.sa_handler = forward_signal;
+    sigemptyset(&fwd.sa_mask);
     sigaction(SIGINT, &ign, &old_int);
     sigaction(SIGQUIT, &ign, &old_quit);
+    sigaction(SIGTERM, &fwd, &old_term);
+    sigaction(SIGHUP, &fwd, &old_hup);
     fflush(NULL);
-    int64_t t0 = joule_sampler_sample_now(smp);
     joule_sampler_mark(smp, "run");
+    int64_t t0 = joule_sampler_sample_now(smp);
     pid_t pid = fork();
     if (pid == 0) {
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGQUIT, &old_quit, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        sigaction(SIGHUP, &old_hup, NULL);
         execvp(cmd[0], cmd);
         fprintf(stderr, "joule measure: %s: %s\n", cmd[0], strerror(errno));
         _exit(127);
@@ -372,6 +386,7 @@ int joule_cmd_measure(int argc, char **argv)
         fprintf(stderr, "joule measure: fork: %s\n", strerror(errno));
         exit_code = 126;
     } else {
+        g_child_pid = pid;
         joule_sampler_watch_pid(smp, (int)pid);
         int status;
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -383,8 +398,11 @@ int joule_cmd_measure(int argc, char **argv)
     int64_t t1 = joule_sampler_sample_now(smp);
     joule_sampler_mark(smp, "done");
     joule_sampler_stop(smp);
+    g_child_pid = 0;
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGQUIT, &old_quit, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGHUP, &old_hup, NULL);
 
     size_t n = joule_sensor_set_count(set);
     struct joule_sensor_energy *e = calloc(n ? n : 1, sizeof *e);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_util.h"
 #include "commands.h"
 #include "joule/stats.h"
 #include "util/fileio.h"
@@ -123,18 +124,11 @@ int joule_cmd_stats(int argc, char **argv)
             json = 1;
             break;
         case 'a':
-            params.alpha = strtod(optarg, &end);
-            if (!end || *end || !(params.alpha > 0.0 && params.alpha < 1.0)) {
-                fprintf(stderr, "joule stats: --alpha must be in (0, 1)\n");
-                return 2;
-            }
+            if (joule_cli_alpha("stats", optarg, &params.alpha)) return 2;
             break;
         case 'b':
-            params.bootstrap_reps = (size_t)strtoull(optarg, &end, 10);
-            if (!end || *end || params.bootstrap_reps > 1000000) {
-                fprintf(stderr, "joule stats: --bootstrap must be 0..1000000\n");
+            if (joule_cli_count("stats", "--bootstrap", optarg, 1000000, &params.bootstrap_reps))
                 return 2;
-            }
             break;
         case 's':
             params.seed = strtoull(optarg, &end, 10);

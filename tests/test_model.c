@@ -101,7 +101,8 @@ static void test_family_details(void)
         CHECK_EQ_INT(c->rotary_dim, 4); /* int(16 * 0.25) */
         CHECK_EQ_INT(c->parallel_residual, 1);
         CHECK_EQ_INT(c->tie_word_embeddings, 0);
-        CHECK(joule_model_role(m, JOULE_ROLE_LM_HEAD_W, -1) == joule_model_tensor(m, "embed_out.weight"));
+        CHECK(joule_model_role(m, JOULE_ROLE_LM_HEAD_W, -1) ==
+              joule_model_tensor(m, "embed_out.weight"));
     }
     joule_model_free(m);
     if ((c = load_cfg("models/phi", &m))) { /* sharded over 10 files */
@@ -129,7 +130,8 @@ static void test_family_details(void)
         CHECK_EQ_INT(c->n_kv_heads, 1);
     }
     joule_model_free(m);
-    const char *dt[][2] = {{"models/llama_float16", "f16"}, {"models/llama_bfloat16", "bf16"},
+    const char *dt[][2] = {{"models/llama_float16", "f16"},
+                           {"models/llama_bfloat16", "bf16"},
                            {"models/llama", "f32"}};
     for (int i = 0; i < 3; i++) {
         if ((c = load_cfg(dt[i][0], &m))) {
@@ -158,7 +160,8 @@ static void test_convert_at_load(void)
         const float *fa = ta->data;
         const uint16_t *hb = tb->data;
         int same = 1;
-        for (int i = 0; i < 64; i++) same &= (hb[i] == 0x3c00) == (fa[i] == 1.0f);
+        for (int i = 0; i < 64; i++)
+            same &= (hb[i] == 0x3c00) == (fa[i] == 1.0f);
         CHECK(same);
     }
     joule_model_free(a);
@@ -198,10 +201,12 @@ static void test_paper_model_shapes(void)
         struct joule_tensor_spec *sp = calloc(ns, sizeof *sp);
         joule_arch_specs(&c, sp, ns);
         long long params = 0;
-        for (size_t i = 0; i < ns; i++) params += sp[i].shape[0] * sp[i].shape[1];
+        for (size_t i = 0; i < ns; i++)
+            params += sp[i].shape[0] * sp[i].shape[1];
         free(sp);
         long long want = joule_json_int(d, "param_count_computed", -1);
-        if (params != want) fprintf(stderr, "  %s: %lld parameters, expected %lld\n", e->string, params, want);
+        if (params != want)
+            fprintf(stderr, "  %s: %lld parameters, expected %lld\n", e->string, params, want);
         CHECK_EQ_INT(params, want);
     }
     CHECK_EQ_INT(n, 12);
@@ -249,7 +254,8 @@ static int load_good(void)
     if (joule_read_file(path, (size_t)16 << 20, &buf, &g_len) != JOULE_OK) return 0;
     g_file = (unsigned char *)buf;
     g_hlen = 0;
-    for (int i = 7; i >= 0; i--) g_hlen = (g_hlen << 8) | g_file[i];
+    for (int i = 7; i >= 0; i--)
+        g_hlen = (g_hlen << 8) | g_file[i];
     return 1;
 }
 
@@ -293,7 +299,8 @@ static void write_with_header(const char *dir, const char *name, cJSON *hdr)
     char *h = cJSON_PrintUnformatted(hdr);
     size_t hl = strlen(h), dl = g_len - 8 - g_hlen;
     unsigned char *buf = malloc(8 + hl + dl);
-    for (int i = 0; i < 8; i++) buf[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        buf[i] = (unsigned char)((uint64_t)hl >> (8 * i));
     memcpy(buf + 8, h, hl);
     memcpy(buf + 8 + hl, g_file + 8 + g_hlen, dl);
     write_bytes(dir, name, buf, 8 + hl + dl);
@@ -359,18 +366,21 @@ static void test_bad_files(void)
 
     memcpy(copy, g_file, g_len); /* header length over the limit */
     uint64_t huge = (uint64_t)200 << 20;
-    for (int i = 0; i < 8; i++) copy[i] = (unsigned char)(huge >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        copy[i] = (unsigned char)(huge >> (8 * i));
     d = bad_dir(NULL);
     write_bytes(d, "model.safetensors", copy, g_len);
     expect_fail(d, JOULE_ERR_FORMAT, "over the");
 
     memcpy(copy, g_file, g_len); /* header length past the end, under the limit */
     uint64_t past = g_len;
-    for (int i = 0; i < 8; i++) copy[i] = (unsigned char)(past >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        copy[i] = (unsigned char)(past >> (8 * i));
     d = bad_dir(NULL);
     write_bytes(d, "model.safetensors", copy, g_len);
     expect_fail(d, JOULE_ERR_FORMAT, "longer than the file");
-    for (int i = 0; i < 8; i++) copy[i] = 0xff; /* 2^64 - 1 */
+    for (int i = 0; i < 8; i++)
+        copy[i] = 0xff; /* 2^64 - 1 */
     write_bytes(d, "model.safetensors", copy, g_len);
     expect_fail(d, JOULE_ERR_FORMAT, "over the");
     free(copy);
@@ -390,7 +400,8 @@ static void test_bad_files(void)
     cJSON_Delete(h);
 
     h = good_header(); /* size that does not match shape × dtype */
-    cJSON *offs = cJSON_GetObjectItem(cJSON_GetObjectItem(h, "transformer.ln_f.bias"), "data_offsets");
+    cJSON *offs =
+        cJSON_GetObjectItem(cJSON_GetObjectItem(h, "transformer.ln_f.bias"), "data_offsets");
     double b0 = cJSON_GetArrayItem(offs, 0)->valuedouble;
     set_offsets(cJSON_GetObjectItem(h, "transformer.ln_f.bias"), b0, b0 + 128);
     d = bad_dir(NULL);
@@ -478,14 +489,16 @@ static void test_bad_dirs(void)
 
     d = bad_dir(NULL); /* index placing a tensor in a shard that lacks it */
     write_bytes(d, "a.safetensors", g_file, g_len);
-    idx = "{\"weight_map\":{\"transformer.wte.weight\":\"a.safetensors\",\"nope\":\"a.safetensors\"}}";
+    idx = "{\"weight_map\":{\"transformer.wte.weight\":\"a.safetensors\",\"nope\":\"a."
+          "safetensors\"}}";
     write_bytes(d, "model.safetensors.index.json", idx, strlen(idx));
     expect_fail(d, JOULE_ERR_NOT_FOUND, "nope");
 
     d = bad_dir(NULL); /* the same tensors in two shards */
     write_bytes(d, "a.safetensors", g_file, g_len);
     write_bytes(d, "b.safetensors", g_file, g_len);
-    idx = "{\"weight_map\":{\"transformer.wte.weight\":\"a.safetensors\",\"transformer.wpe.weight\":\"b.safetensors\"}}";
+    idx = "{\"weight_map\":{\"transformer.wte.weight\":\"a.safetensors\",\"transformer.wpe."
+          "weight\":\"b.safetensors\"}}";
     write_bytes(d, "model.safetensors.index.json", idx, strlen(idx));
     expect_fail(d, JOULE_ERR_FORMAT, "two shards");
 
@@ -494,7 +507,9 @@ static void test_bad_dirs(void)
     write_bytes(d, "tokenizer.json", "{}", 2);
     struct joule_model *m = NULL;
     CHECK_OK(joule_model_load(d, NULL, &m));
-    if (m) CHECK(joule_model_tokenizer_path(m) && strstr(joule_model_tokenizer_path(m), "tokenizer.json"));
+    if (m)
+        CHECK(joule_model_tokenizer_path(m) &&
+              strstr(joule_model_tokenizer_path(m), "tokenizer.json"));
     joule_model_free(m);
 }
 

@@ -103,9 +103,9 @@ struct joule_sensor_info {
 struct joule_sensor_set; /* opaque */
 
 /* Open the sources named in `list`: a comma-separated list of kinds ("rapl", "perf",
- * "nvml", "procfs", "netio", "estimate") or "all". "all" includes netio only when a URL is
- * configured. params may be NULL (defaults). Unknown names fail with
- * JOULE_ERR_INVALID_ARG; missing hardware does not fail. *out is owned by the caller. */
+ * "nvml", "procfs", "netio", "estimate") or "all". Without a URL, netio is listed as absent. params
+ * may be NULL (defaults). Unknown names fail with JOULE_ERR_INVALID_ARG; missing hardware does not
+ * fail. *out is owned by the caller. */
 enum joule_status joule_sensor_set_open(const char *list, const struct joule_sensor_params *params,
                                         struct joule_sensor_set **out);
 void joule_sensor_set_free(struct joule_sensor_set *set); /* NULL is fine */
@@ -145,8 +145,9 @@ struct joule_sample {
     const struct joule_sensor_reading *src;
 };
 
-/* Called on the sampler thread after each sample is stored; keep it short. The sample
- * and its readings are valid only during the call (copy what you need). */
+/* Called after each sample is stored, on the thread that took it (the sampler thread, or a
+ * caller of joule_sampler_sample_now), without the sampler's lock held: it may call the
+ * joule_sampler_* functions (not stop/free). Keep it short; copy what you need. */
 typedef void (*joule_sample_fn)(void *user, const struct joule_sample *s);
 
 struct joule_sampler_params {
@@ -189,7 +190,7 @@ enum joule_status joule_sampler_mark_get(struct joule_sampler *s, size_t i, int6
                                          const char **label);
 
 /* Number of samples kept, and a copy of the i-th (0 = oldest kept). out->src points into the
- * sampler and stays valid until joule_sampler_free. */
+ * sampler and stays valid until joule_sampler_free, or until max_samples drops that sample. */
 size_t joule_sampler_count(struct joule_sampler *s);
 enum joule_status joule_sampler_get(struct joule_sampler *s, size_t i, struct joule_sample *out);
 
@@ -264,8 +265,8 @@ struct joule_log_summary {
     size_t samples;
 };
 /* Parse a log held in memory (`data`, `len`, need not be NUL-terminated). Writes at most
- * `cap` summaries (one per NETIO output; one for EnergiBridge) and returns the number
- * found via *n. JOULE_ERR_FORMAT with detail on malformed input. */
+ * `cap` summaries (one per NETIO output; one for EnergiBridge) and the number written
+ * via *n. JOULE_ERR_FORMAT with detail on malformed input. */
 enum joule_status joule_log_parse_energibridge(const char *data, size_t len,
                                                struct joule_log_summary *out);
 enum joule_status joule_log_parse_netio(const char *data, size_t len, struct joule_log_summary *out,

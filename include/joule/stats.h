@@ -20,6 +20,10 @@
 extern "C" {
 #endif
 
+/* Largest magnitude accepted in a sample: sums of squares of larger values could overflow, so
+ * they are refused with an error rather than turned into inf/NaN statistics. */
+#define JOULE_STATS_MAX_ABS 1e150
+
 /* ---- distributions (all double precision, written from the mathematics) ---------------- */
 
 /* Standard normal cdf Φ(x) and upper tail 1 − Φ(x) (no cancellation in either tail). */
@@ -50,7 +54,8 @@ struct joule_stats_describe {
     double min, max;
 };
 
-/* Descriptives of x[0..n). n = 0 gives JOULE_ERR_INVALID_ARG. Non-finite input too. */
+/* Descriptives of x[0..n). n = 0, a non-finite value or one beyond JOULE_STATS_MAX_ABS gives
+ * JOULE_ERR_INVALID_ARG. */
 enum joule_status joule_stats_describe(const double *x, size_t n, struct joule_stats_describe *out);
 /* Quantile of sorted[0..n) by linear interpolation (R type 7), 0 <= prob <= 1. */
 double joule_stats_quantile_sorted(const double *sorted, size_t n, double prob);
@@ -59,7 +64,9 @@ double joule_stats_savings_pct(double a, double b);
 
 /* ---- tests ----------------------------------------------------------------------------- */
 
-/* A named sample. The pointers are borrowed for the duration of a call. */
+/* A named sample. The pointers are borrowed for the duration of a call. The tests below refuse
+ * (JOULE_ERR_INVALID_ARG) fewer than 2 groups, an empty group, and values that are not finite or
+ * beyond JOULE_STATS_MAX_ABS. */
 struct joule_stats_group {
     const char *name;
     const double *x;

@@ -140,13 +140,13 @@ static int read_pid_stat(struct procfs_state *p, int pid, uint64_t *ticks, int64
 
 #define TREE_MAX 4096
 
-/* Children of pid via /proc/<pid>/task/<tid>/children; -1 when that file does not exist. */
+/* Children of pid via /proc/<pid>/task/<tid>/children; -1 when there is no such file. */
 static int children_of(struct procfs_state *p, int pid, int *kids, int cap)
 {
     char path[300], buf[8192];
     sensor_fmt(path, sizeof path, "%s/%d/task", p->root, pid);
     DIR *d = opendir(path);
-    if (!d) return 0;
+    if (!d) return -1;
     int n = 0, any_file = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
@@ -215,7 +215,9 @@ int procfs_read_tree(struct procfs_state *p, int pid, uint64_t *ticks, int64_t *
         for (int i = 0; i < n && n < TREE_MAX; i++) {
             int c = children_of(p, tree[i], tree + n, TREE_MAX - n);
             if (c < 0) {
-                if (i == 0) {
+                uint64_t t;
+                int64_t r;
+                if (i == 0 && read_pid_stat(p, pid, &t, &r, NULL) == 0) {
                     p->no_children_file = 1;
                     n = scan_tree(p, tree, 1, TREE_MAX);
                     break;

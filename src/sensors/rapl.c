@@ -14,6 +14,9 @@
 #include <string.h>
 
 #include "sensors/sensors_internal.h"
+#include "util/clock.h"
+
+#define RAPL_ZERO_WAIT_NS 50000000LL
 
 static enum joule_sensor_state rapl_read(struct sensor_source *src, const struct sensor_ctx *ctx,
                                          struct sensor_raw *raw, char *reason, size_t cap)
@@ -96,6 +99,17 @@ static void add_zone(struct joule_sensor_set *set, const char *dir, const char *
     sensor_fmt(path, sizeof path, "%s/%s/constraint_0_max_power_uw", dir, entry);
     if (sensor_read_u64(path, &v) == 0) s->info.max_power_w = (double)v * 1e-6;
     rc = sensor_read_u64(s->path, &v);
+    if (rc == 0 && v == 0) {
+        /* a real counter has counted since boot: 0 twice means nothing behind it */
+        joule_sleep_ns(RAPL_ZERO_WAIT_NS);
+        rc = sensor_read_u64(s->path, &v);
+        if (rc == 0 && v == 0) {
+            sensor_source_fail(s, JOULE_SENSOR_NO_ENERGY,
+                               "%s stays at 0 (over %d ms): no counter behind this zone", s->path,
+                               (int)(RAPL_ZERO_WAIT_NS / 1000000));
+            return;
+        }
+    }
     if (rc == -EACCES || rc == -EPERM)
         sensor_source_fail(s, JOULE_SENSOR_NO_PERMISSION,
                            "permission denied reading %s (root only since Linux 5.10, "

@@ -154,13 +154,14 @@ static void accumulate(struct sensor_source *src, const struct sensor_raw *raw, 
     out->ok = 1;
 }
 
-/* Take one sample. Called with mu held. */
-static void take_sample(struct joule_sampler *s)
+/* Take one sample. Called with mu held; returns the stored sample (NULL if none could be
+ * stored) for notify(), which the caller runs after unlocking. */
+static const struct joule_sample *take_sample(struct joule_sampler *s)
 {
     struct joule_sensor_set *set = s->set;
     struct joule_sensor_reading *r;
     struct joule_sample *smp = next_slot(s, &r);
-    if (!smp) return;
+    if (!smp) return NULL;
     struct procfs_system sys = {NAN, 0, 0, NAN};
     if (set->proc) procfs_read_system(set->proc, &sys);
     int64_t t = joule_now_ns();
@@ -234,7 +235,14 @@ static void take_sample(struct joule_sampler *s)
     }
     smp->src = r;
     s->nsamples++;
-    if (s->params.on_sample) s->params.on_sample(s->params.user, smp);
+    return smp;
+}
+
+/* Run the callback without the lock, so it may call the sampler's functions. Samples live in
+ * chunks that never move, and only the oldest chunk is ever dropped, so smp stays valid. */
+static void notify(struct joule_sampler *s, const struct joule_sample *smp)
+{
+    if (smp && s->params.on_sample) s->params.on_sample(s->params.user, smp);
 }
 
 static void *sampler_main(void *arg)
@@ -250,10 +258,14 @@ static void *sampler_main(void *arg)
         while (!s->stop && pthread_cond_timedwait(&s->cv, &s->mu, &ts) != ETIMEDOUT) {
         }
         if (s->stop) break;
-        take_sample(s);
+        const struct joule_sample *smp = take_sample(s);
+        pthread_mutex_unlock(&s->mu);
+        notify(s, smp);
+        pthread_mutex_lock(&s->mu);
     }
-    take_sample(s); /* the last sample, at stop */
+    const struct joule_sample *last = take_sample(s); /* the last sample, at stop */
     pthread_mutex_unlock(&s->mu);
+    notify(s, last);
     return NULL;
 }
 
@@ -295,8 +307,9 @@ enum joule_status joule_sampler_start(struct joule_sensor_set *set,
         src->prev_power_w = NAN;
     }
     pthread_mutex_lock(&s->mu);
-    take_sample(s);
+    const struct joule_sample *first = take_sample(s);
     pthread_mutex_unlock(&s->mu);
+    notify(s, first);
     if (pthread_create(&s->th, NULL, sampler_main, s) != 0) {
         set->borrowed = 0;
         joule_sampler_free(s);
@@ -340,9 +353,10 @@ void joule_sampler_free(struct joule_sampler *s)
 int64_t joule_sampler_sample_now(struct joule_sampler *s)
 {
     pthread_mutex_lock(&s->mu);
-    if (!s->stopped) take_sample(s);
+    const struct joule_sample *smp = s->stopped ? NULL : take_sample(s);
     int64_t t = kept(s) ? sample_at(s, kept(s) - 1)->t_ns : 0;
     pthread_mutex_unlock(&s->mu);
+    notify(s, smp);
     return t;
 }
 

@@ -264,7 +264,7 @@ enum joule_status joule_sensor_set_open(const char *list, const struct joule_sen
     if (all || list_has(list, "rapl")) sensor_rapl_probe(set);
     if (all || list_has(list, "perf")) sensor_perf_probe(set);
     if (all || list_has(list, "nvml")) sensor_nvml_probe(set);
-    if ((all && set->netio_url[0]) || list_has(list, "netio")) sensor_netio_probe(set);
+    if (all || list_has(list, "netio")) sensor_netio_probe(set); /* absent without a URL */
     /* the estimate is opened with "all" or on request; choose_total disables it when a real
      * CPU counter exists */
     if (all || list_has(list, "estimate")) sensor_estimate_probe(set);

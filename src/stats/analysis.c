@@ -341,6 +341,12 @@ enum joule_status joule_stats_parse_groups(const char *json, size_t len,
                                   name, j);
                 goto out;
             }
+            if (fabs(v->valuedouble) > JOULE_STATS_MAX_ABS) {
+                st = joule_errorf(JOULE_ERR_UNSUPPORTED,
+                                  "group '%s' value %zu is beyond ±1e150 (squares would overflow)",
+                                  name, j);
+                goto out;
+            }
             x[j] = v->valuedouble;
         }
     }

@@ -69,8 +69,9 @@ enum joule_status joule_stats_describe(const double *x, size_t n, struct joule_s
 {
     if (!x || !out || n == 0) return joule_errorf(JOULE_ERR_INVALID_ARG, "describe: empty sample");
     for (size_t i = 0; i < n; i++)
-        if (!isfinite(x[i]))
-            return joule_errorf(JOULE_ERR_INVALID_ARG, "describe: value %zu is not finite", i);
+        if (!(fabs(x[i]) <= JOULE_STATS_MAX_ABS))
+            return joule_errorf(JOULE_ERR_INVALID_ARG,
+                                "describe: value %zu is not finite or beyond ±1e150", i);
     double *s = malloc(n * sizeof *s);
     if (!s) return joule_errorf(JOULE_ERR_NOMEM, "describe: out of memory");
     memcpy(s, x, n * sizeof *s);
@@ -238,9 +239,10 @@ static enum joule_status check_groups(const struct joule_stats_group *g, size_t 
         if (!g[i].x || g[i].n == 0)
             return joule_errorf(JOULE_ERR_INVALID_ARG, "%s: group %zu is empty", what, i);
         for (size_t j = 0; j < g[i].n; j++)
-            if (!isfinite(g[i].x[j]))
-                return joule_errorf(JOULE_ERR_INVALID_ARG, "%s: group %zu has a non-finite value",
-                                    what, i);
+            if (!(fabs(g[i].x[j]) <= JOULE_STATS_MAX_ABS))
+                return joule_errorf(JOULE_ERR_INVALID_ARG,
+                                    "%s: group %zu value %zu is not finite or beyond ±1e150", what,
+                                    i, j);
     }
     return JOULE_OK;
 }
@@ -282,15 +284,18 @@ enum joule_status joule_stats_levene(const struct joule_stats_group *g, size_t k
         return joule_errorf(JOULE_ERR_NOMEM, "levene: out of memory");
     }
     size_t off = 0;
+    long double total = 0.0L;
     for (size_t i = 0; i < k; i++) {
         double c = center == JOULE_STATS_CENTER_MEDIAN ? median_of(g[i].x, g[i].n)
                                                        : joule_stats_mean(g[i].x, g[i].n);
-        for (size_t j = 0; j < g[i].n; j++)
+        for (size_t j = 0; j < g[i].n; j++) {
             dev[off + j] = fabs(g[i].x[j] - c);
+            total += dev[off + j];
+        }
         dmean[i] = joule_stats_mean(dev + off, g[i].n);
         off += g[i].n;
     }
-    double grand = joule_stats_mean(dev, nt);
+    double grand = (double)(total / (long double)nt);
     long double ssb = 0.0L, ssw = 0.0L;
     off = 0;
     for (size_t i = 0; i < k; i++) {
@@ -624,37 +629,95 @@ static uint64_t xoshiro_next(uint64_t st[4])
     return r;
 }
 
+/* k-th smallest of x[0..n) (x is reordered; Hoare partition quickselect). */
+static double select_kth(double *x, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        double pivot = x[lo + (hi - lo) / 2];
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (x[i] < pivot)
+                i++;
+            while (x[j] > pivot)
+                j--;
+            if (i <= j) {
+                double t = x[i];
+                x[i] = x[j];
+                x[j] = t;
+                i++;
+                if (j == 0) break;
+                j--;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return x[k];
+    }
+    return x[k];
+}
+
+/* Type-7 quantile of unsorted x[0..n) by selection (x is reordered). */
+static double quantile_select(double *x, size_t n, double prob)
+{
+    double h = (double)(n - 1) * prob;
+    size_t lo = (size_t)floor(h);
+    double a = select_kth(x, n, lo);
+    if (lo + 1 >= n || h == (double)lo) return a;
+    /* the next order statistic is the minimum of the part above lo */
+    double b = x[lo + 1];
+    for (size_t i = lo + 2; i < n; i++)
+        if (x[i] < b) b = x[i];
+    return a + (h - (double)lo) * (b - a);
+}
+
 enum joule_status joule_stats_bootstrap_median_ci(const double *x, size_t n, size_t reps,
                                                   double level, uint64_t seed, double *lo,
                                                   double *hi)
 {
-    if (!x || n == 0 || reps < 2 || !(level > 0.0 && level < 1.0) || !lo || !hi)
+    if (!x || n == 0 || n > UINT32_MAX || reps < 2 || !(level > 0.0 && level < 1.0) || !lo || !hi)
         return joule_errorf(JOULE_ERR_INVALID_ARG, "bootstrap: bad arguments");
-    double *buf = malloc(n * sizeof *buf), *med = malloc(reps * sizeof *med);
-    if (!buf || !med) {
-        free(buf);
+    double *sorted = malloc(n * sizeof *sorted), *med = malloc(reps * sizeof *med);
+    uint32_t *cnt = malloc(n * sizeof *cnt);
+    if (!sorted || !med || !cnt) {
+        free(sorted);
         free(med);
+        free(cnt);
         return joule_errorf(JOULE_ERR_NOMEM, "bootstrap: out of memory");
     }
+    memcpy(sorted, x, n * sizeof *sorted);
+    joule_stats_sort(sorted, n);
     uint64_t sm = seed, st[4];
     for (int i = 0; i < 4; i++)
         st[i] = splitmix64(&sm);
+    /* A resample is a count per sorted position; its median is read off the cumulative counts
+     * at order positions floor((n−1)/2) and ceil((n−1)/2), so no resample is sorted. */
+    size_t m0 = (n - 1) / 2, m1 = n / 2;
     for (size_t r = 0; r < reps; r++) {
+        memset(cnt, 0, n * sizeof *cnt);
         for (size_t i = 0; i < n; i++) {
-            /* unbiased index in [0, n) by rejection on the top bits */
-            uint64_t lim = UINT64_MAX - UINT64_MAX % n, v;
-            do
-                v = xoshiro_next(st);
-            while (v >= lim);
-            buf[i] = x[v % n];
+            /* index in [0, n) from the top 32 bits by multiply-shift (bias < n / 2^32) */
+            uint64_t v = xoshiro_next(st) >> 32;
+            cnt[(v * n) >> 32]++;
         }
-        joule_stats_sort(buf, n);
-        med[r] = joule_stats_quantile_sorted(buf, n, 0.5);
+        size_t cum = 0, j = 0;
+        while (cum + cnt[j] <= m0)
+            cum += cnt[j++];
+        double a = sorted[j], b = a;
+        if (m1 != m0) {
+            while (cum + cnt[j] <= m1)
+                cum += cnt[j++];
+            b = sorted[j];
+        }
+        med[r] = 0.5 * (a + b);
     }
-    joule_stats_sort(med, reps);
-    *lo = joule_stats_quantile_sorted(med, reps, 0.5 * (1.0 - level));
-    *hi = joule_stats_quantile_sorted(med, reps, 1.0 - 0.5 * (1.0 - level));
-    free(buf);
+    *lo = quantile_select(med, reps, 0.5 * (1.0 - level));
+    *hi = quantile_select(med, reps, 1.0 - 0.5 * (1.0 - level));
+    free(sorted);
     free(med);
+    free(cnt);
     return JOULE_OK;
 }

@@ -8,7 +8,11 @@
 
 #include "tokenizer/unicode.h"
 
+/* Limits that turn pathological patterns into a clear error instead of a stack
+ * overflow or an endless search: recursion depth of the matcher, pattern size,
+ * and matcher steps per tk_regex_find call. */
 enum { RX_MAX_DEPTH = 2000, RX_MAX_NODES = 100000 };
+#define RX_MAX_STEPS 100000000L
 
 /* ---- character classes -------------------------------------------------- */
 
@@ -26,8 +30,16 @@ struct rx_class {
 enum ast_type { A_CLASS, A_SEQ, A_ALT, A_REPEAT, A_LOOK, A_EMPTY };
 enum rep_mode { REP_GREEDY, REP_LAZY, REP_POSSESSIVE };
 
+/* What can start a match: ASCII first characters, whether a non-ASCII one can,
+ * and whether the node can match the empty string (then nothing is excluded). */
+struct first {
+    uint32_t ascii[4];
+    int nonascii, nullable;
+};
+
 struct ast {
     enum ast_type type;
+    struct first *bf;  /* A_ALT: per branch, to skip branches that cannot start here */
     int cls;           /* A_CLASS */
     struct ast **kids; /* A_SEQ, A_ALT; A_REPEAT and A_LOOK use kids[0] */
     size_t n, cap;
@@ -42,6 +54,7 @@ struct tk_regex {
     struct ast **nodes; /* every node, for freeing */
     size_t nnodes, capnodes;
     struct ast *root;
+    struct first root_first;
 };
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -771,6 +784,7 @@ void tk_regex_free(struct tk_regex *re)
     if (!re) return;
     for (size_t i = 0; i < re->nnodes; i++) {
         free(re->nodes[i]->kids);
+        free(re->nodes[i]->bf);
         free(re->nodes[i]);
     }
     free(re->nodes);
@@ -780,6 +794,72 @@ void tk_regex_free(struct tk_regex *re)
     }
     free(re->classes);
     free(re);
+}
+
+static void first_of(const struct tk_regex *re, const struct ast *a, struct first *f, int depth)
+{
+    memset(f, 0, sizeof *f);
+    if (depth > 200) { /* give up: allow everything */
+        f->nullable = 1;
+        return;
+    }
+    switch (a->type) {
+    case A_CLASS:
+        memcpy(f->ascii, re->classes[a->cls].ascii, sizeof f->ascii);
+        f->nonascii = 1;
+        break;
+    case A_EMPTY:
+    case A_LOOK:
+        f->nullable = 1;
+        break;
+    case A_REPEAT:
+        first_of(re, a->kids[0], f, depth + 1);
+        if (a->min == 0) f->nullable = 1;
+        break;
+    case A_SEQ:
+        f->nullable = 1;
+        for (size_t i = 0; i < a->n && f->nullable; i++) {
+            struct first k;
+            first_of(re, a->kids[i], &k, depth + 1);
+            for (int w = 0; w < 4; w++)
+                f->ascii[w] |= k.ascii[w];
+            f->nonascii |= k.nonascii;
+            f->nullable = k.nullable;
+        }
+        break;
+    case A_ALT:
+        for (size_t i = 0; i < a->n; i++) {
+            struct first k;
+            first_of(re, a->kids[i], &k, depth + 1);
+            for (int w = 0; w < 4; w++)
+                f->ascii[w] |= k.ascii[w];
+            f->nonascii |= k.nonascii;
+            f->nullable |= k.nullable;
+        }
+        break;
+    }
+}
+
+static int first_ok(const struct first *f, const unsigned char *s, size_t n, size_t pos)
+{
+    if (f->nullable) return 1;
+    if (pos >= n) return 0;
+    unsigned ch = s[pos];
+    return ch < 128 ? (int)((f->ascii[ch >> 5] >> (ch & 31)) & 1) : f->nonascii;
+}
+
+static int compute_firsts(struct tk_regex *re)
+{
+    for (size_t i = 0; i < re->nnodes; i++) {
+        struct ast *a = re->nodes[i];
+        if (a->type != A_ALT) continue;
+        a->bf = calloc(a->n ? a->n : 1, sizeof *a->bf);
+        if (!a->bf) return -1;
+        for (size_t k = 0; k < a->n; k++)
+            first_of(re, a->kids[k], &a->bf[k], 0);
+    }
+    first_of(re, re->root, &re->root_first, 0);
+    return 0;
 }
 
 enum joule_status tk_regex_compile(const char *pattern, size_t len, struct tk_regex **out)
@@ -800,6 +880,7 @@ enum joule_status tk_regex_compile(const char *pattern, size_t len, struct tk_re
     if (re->root && ps.p < ps.end) perr(&ps, JOULE_ERR_FORMAT, "unmatched )");
     enum joule_status s = ps.err;
     if (!re->root && s == JOULE_OK) s = joule_errorf(JOULE_ERR_INTERNAL, "regex parse failed");
+    if (s == JOULE_OK && compute_firsts(re)) s = joule_errorf(JOULE_ERR_NOMEM, "out of memory");
     free(pat);
     if (s != JOULE_OK) {
         tk_regex_free(re);
@@ -818,6 +899,7 @@ struct mctx {
     size_t end;
     int depth;
     int err;
+    long steps;
 };
 
 /* A continuation: what to match after the current node. For A_SEQ it resumes
@@ -857,7 +939,7 @@ static int m(struct mctx *c, const struct ast *a, int idx, size_t start, const s
              size_t pos)
 {
     if (c->err) return 0;
-    if (++c->depth > RX_MAX_DEPTH) {
+    if (++c->depth > RX_MAX_DEPTH || ++c->steps > RX_MAX_STEPS) {
         c->err = 1;
         return 0;
     }
@@ -960,10 +1042,10 @@ done:
 int tk_regex_find(const struct tk_regex *re, const char *text, size_t n, size_t from, size_t *ms,
                   size_t *me)
 {
-    struct mctx c = {re, (const unsigned char *)text, n, 0, 0, 0};
+    struct mctx c = {re, (const unsigned char *)text, n, 0, 0, 0, 0};
     for (size_t pos = from; pos <= n;) {
         c.depth = 0;
-        if (m(&c, re->root, 0, 0, NULL, pos)) {
+        if (first_ok(&re->root_first, c.s, n, pos) && m(&c, re->root, 0, 0, NULL, pos)) {
             *ms = pos;
             *me = c.end;
             return 1;

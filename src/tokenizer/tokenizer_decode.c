@@ -43,7 +43,7 @@ static enum joule_status dec_apply(const struct dec *d, struct toks *in, struct 
 
 static enum joule_status dec_apply(const struct dec *d, struct toks *in, struct toks *out)
 {
-    const char *B = in->buf.p;
+    const char *B = in->buf.p ? in->buf.p : "";
     switch (d->type) {
     case DEC_SEQ: {
         struct toks cur = *in, nxt = {0};
@@ -262,14 +262,14 @@ enum joule_status joule_tokenizer_decode(const struct joule_tokenizer *t, const 
         s = dec_apply(t->dec, &in, &res);
         if (s != JOULE_OK) goto done;
         for (size_t i = 0; i < res.s.n; i++)
-            if (sbuf_put(&text, res.buf.p + res.s.p[i].off, res.s.p[i].len)) {
+            if (sbuf_put(&text, (res.buf.p ? res.buf.p : "") + res.s.p[i].off, res.s.p[i].len)) {
                 free(text.p);
                 goto oom;
             }
     } else {
         for (size_t i = 0; i < in.s.n; i++)
             if ((i && sbuf_put(&text, " ", 1)) ||
-                sbuf_put(&text, in.buf.p + in.s.p[i].off, in.s.p[i].len)) {
+                sbuf_put(&text, (in.buf.p ? in.buf.p : "") + in.s.p[i].off, in.s.p[i].len)) {
                 free(text.p);
                 goto oom;
             }

@@ -529,7 +529,16 @@ static enum joule_status bpe_word(struct enc *e, const char *w, size_t n)
             s = e->tmp.p;
             sl = e->tmp.n;
         }
-        int32_t id = strmap_get(&t->vocab, t->pool, s, sl);
+        int32_t id;
+        if (t->char_id && s == w + i) {
+            uint32_t cp;
+            if (utf8_decode(u + i, l, &cp) == (int)l && cp < CHAR_ID_LIMIT)
+                id = t->char_id[cp];
+            else
+                id = strmap_get(&t->vocab, t->pool, s, sl);
+        } else {
+            id = strmap_get(&t->vocab, t->pool, s, sl);
+        }
         if (id >= 0) {
             if (unk >= 0) {
                 if (sym_add(e, unk, unk_len)) return nomem();
@@ -648,64 +657,55 @@ static int starts_with_word(const char *s, size_t n)
 static enum joule_status split_added(const struct joule_tokenizer *t, const char *text, size_t n,
                                      int normalized, int first, struct segs *out)
 {
+    const struct trie *tr = &t->trie[normalized ? 1 : 0];
     size_t start_off = 0, pos = 0;
-    int any = 0;
-    unsigned char firsts[256] = {0};
-    for (size_t i = 0; i < t->n_added; i++) {
-        const struct added_token *a = &t->added[i];
-        if (a->normalized != normalized) continue;
-        const char *c = normalized && a->norm ? a->norm : a->content;
-        size_t cl = normalized && a->norm ? a->norm_len : a->len;
-        if (cl) {
-            firsts[(unsigned char)c[0]] = 1;
-            any = 1;
-        }
-    }
-    while (any && pos < n) {
-        /* leftmost position where some token matches, longest token there */
+    const unsigned char *u = (const unsigned char *)text;
+    while (tr->n && pos < n) {
+        /* leftmost position where some token matches, the longest token there */
         size_t ms = 0, ml = 0;
-        const struct added_token *best = NULL;
-        for (size_t p = pos; p < n && !best; p++) {
-            if (!firsts[(unsigned char)text[p]]) continue;
-            for (size_t i = 0; i < t->n_added; i++) {
-                const struct added_token *a = &t->added[i];
-                if (a->normalized != normalized) continue;
-                const char *c = normalized && a->norm ? a->norm : a->content;
-                size_t cl = normalized && a->norm ? a->norm_len : a->len;
-                if (!cl || cl > n - p || (unsigned char)c[0] != (unsigned char)text[p]) continue;
-                if (memcmp(c, text + p, cl)) continue;
-                if (!best || cl > ml) {
-                    best = a;
+        int32_t best = -1;
+        for (size_t p = pos; p < n && best < 0; p++) {
+            if (!tr->first[u[p]]) continue;
+            int32_t cur = 0;
+            for (size_t q = p; q < n; q++) {
+                int32_t c = tr->n[cur].child;
+                while (c >= 0 && tr->n[c].byte != u[q])
+                    c = tr->n[c].sibling;
+                if (c < 0) break;
+                cur = c;
+                if (tr->n[cur].token >= 0) {
+                    best = tr->n[cur].token;
                     ms = p;
-                    ml = cl;
+                    ml = q + 1 - p;
                 }
             }
         }
-        if (!best) break;
+        if (best < 0) break;
+        const struct added_token *a = &t->added[best];
         size_t s = ms, e = ms + ml;
         pos = e;
-        if (best->single_word) {
+        if (a->single_word) {
             int start_space = s == 0 || !ends_with_word(text, s);
             int stop_space = e == n || !starts_with_word(text + e, n - e);
             if (!start_space || !stop_space) continue;
         }
-        if (best->lstrip) {
+        if (a->lstrip) {
             size_t ns = s;
             while (ns > 0) {
                 size_t p = ns - 1;
-                while (p > 0 && ((unsigned char)text[p] & 0xC0) == 0x80)
+                while (p > 0 && (u[p] & 0xC0) == 0x80)
                     p--;
                 uint32_t cp;
-                utf8_decode((const unsigned char *)text + p, ns - p, &cp);
+                utf8_decode(u + p, ns - p, &cp);
                 if (!uni_is_white_space(cp)) break;
                 ns = p;
             }
             s = ns > start_off ? ns : start_off;
         }
-        if (best->rstrip) {
+        if (a->rstrip) {
             while (e < n) {
                 uint32_t cp;
-                int l = utf8_decode((const unsigned char *)text + e, n - e, &cp);
+                int l = utf8_decode(u + e, n - e, &cp);
                 if (!uni_is_white_space(cp)) break;
                 e += (size_t)l;
             }
@@ -713,7 +713,7 @@ static enum joule_status split_added(const struct joule_tokenizer *t, const char
         }
         if (start_off < s && seg_put(out, start_off, s - start_off, -1, first && start_off == 0))
             return nomem();
-        if (seg_put(out, s, e - s, best->id, 0)) return nomem();
+        if (seg_put(out, s, e - s, a->id, 0)) return nomem();
         start_off = e;
     }
     if (start_off < n && seg_put(out, start_off, n - start_off, -1, first && start_off == 0))

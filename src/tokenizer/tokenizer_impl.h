@@ -133,6 +133,18 @@ struct dec {
     size_t nkids;
 };
 
+/* A byte trie over the added tokens' match strings, for leftmost-longest search. */
+struct trie_node {
+    int32_t child, sibling; /* first child, next sibling; -1 = none */
+    int32_t token;          /* index into added[] of the token ending here, or -1 */
+    unsigned char byte;
+};
+struct trie {
+    struct trie_node *n; /* n[0] is the root */
+    size_t len, cap;
+    unsigned char first[256]; /* bytes that start some token */
+};
+
 struct added_token {
     char *content;
     size_t len;
@@ -141,6 +153,8 @@ struct added_token {
     int32_t id;
     int special, normalized, single_word, lstrip, rstrip;
 };
+
+#define CHAR_ID_LIMIT 0x10000
 
 struct joule_tokenizer {
     char *pool; /* all vocabulary strings */
@@ -158,6 +172,8 @@ struct joule_tokenizer {
 
     struct added_token *added;
     size_t n_added;
+    struct trie trie[2]; /* [0]: tokens matched on raw text, [1]: on normalized text */
+    int32_t *char_id;    /* code point < CHAR_ID_LIMIT -> id of that one-character token, or -1 */
 
     struct norm *norm;
     struct pretok *pretok;

@@ -234,6 +234,9 @@ void joule_tokenizer_free(struct joule_tokenizer *t)
         free(t->added[i].norm);
     }
     free(t->added);
+    free(t->trie[0].n);
+    free(t->trie[1].n);
+    free(t->char_id);
     if (t->norm) {
         tk_free_norm(t->norm);
         free(t->norm);
@@ -852,6 +855,35 @@ static int32_t template_edge(const struct post *p, int leading)
     return -1;
 }
 
+static int trie_insert(struct trie *tr, const char *s, size_t n, int32_t token)
+{
+    if (!tr->n) {
+        if (grow((void **)&tr->n, &tr->cap, 1, sizeof *tr->n)) return -1;
+        tr->n[0] = (struct trie_node){-1, -1, -1, 0};
+        tr->len = 1;
+    }
+    if (!n) return 0;
+    tr->first[(unsigned char)s[0]] = 1;
+    int32_t cur = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char b = (unsigned char)s[i];
+        int32_t c = tr->n[cur].child;
+        while (c >= 0 && tr->n[c].byte != b)
+            c = tr->n[c].sibling;
+        if (c < 0) {
+            if (tr->len >= INT32_MAX || grow((void **)&tr->n, &tr->cap, tr->len + 1, sizeof *tr->n))
+                return -1;
+            c = (int32_t)tr->len++;
+            tr->n[c] = (struct trie_node){-1, tr->n[cur].child, -1, b};
+            tr->n[cur].child = c;
+        }
+        cur = c;
+    }
+    /* two added tokens with the same match string: the first one listed wins */
+    if (tr->n[cur].token < 0) tr->n[cur].token = token;
+    return 0;
+}
+
 static enum joule_status finish(struct joule_tokenizer *t)
 {
     size_t n = t->n_ids;
@@ -881,6 +913,28 @@ static enum joule_status finish(struct joule_tokenizer *t)
             a->norm = b.p ? b.p : dup_n("", 0);
             a->norm_len = b.n;
             if (!a->norm) return oom();
+        }
+    }
+    for (size_t i = 0; i < t->n_added; i++) {
+        const struct added_token *a = &t->added[i];
+        int nz = a->normalized;
+        const char *c = nz && a->norm ? a->norm : a->content;
+        size_t cl = nz && a->norm ? a->norm_len : a->len;
+        if (trie_insert(&t->trie[nz], c, cl, (int32_t)i)) return oom();
+    }
+    if (!t->cont_prefix && !t->eow_suffix) {
+        t->char_id = malloc(CHAR_ID_LIMIT * sizeof *t->char_id);
+        if (!t->char_id) return oom();
+        for (size_t i = 0; i < CHAR_ID_LIMIT; i++)
+            t->char_id[i] = -1;
+        for (size_t i = 0; i < t->vocab.n; i++) { /* in order: a later duplicate wins */
+            const struct smentry *e = &t->vocab.e[i];
+            const char *s = t->pool + e->off;
+            uint32_t cp;
+            if (e->len && utf8_valid_prefix(s, e->len) == e->len &&
+                (size_t)utf8_decode((const unsigned char *)s, e->len, &cp) == e->len &&
+                cp < CHAR_ID_LIMIT)
+                t->char_id[cp] = e->val;
         }
     }
     /* BOS/EOS: the special tokens around the template's sequence, else the usual names */

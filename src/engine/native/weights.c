@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/native/cpu/kernels.h"
 #include "model/arch.h"
 
 float jn_half_to_float(uint16_t h)
@@ -28,6 +29,27 @@ float jn_half_to_float(uint16_t h)
     float f;
     memcpy(&f, &bits, 4);
     return f;
+}
+
+uint16_t jn_float_to_half(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000;
+    uint32_t absx = x & 0x7fffffffu;
+    if (absx >= 0x7f800000u) return (uint16_t)(sign | 0x7c00 | (absx > 0x7f800000u ? 0x200 : 0));
+    if (absx >= 0x477ff000u) return (uint16_t)(sign | 0x7c00); /* overflow to inf */
+    if (absx < 0x38800000u) {                                  /* subnormal or zero */
+        if (absx < 0x33000000u) return (uint16_t)sign;
+        uint32_t e = absx >> 23, m = (absx & 0x7fffff) | 0x800000;
+        uint32_t shift = 126 - e; /* 14 + (113 - e) */
+        uint32_t h = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (h & 1))) h++;
+        return (uint16_t)(sign | h);
+    }
+    uint32_t h = ((absx - 0x38000000u) >> 13), rem = absx & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) h++;
+    return (uint16_t)(sign | h);
 }
 
 float jn_bf16_to_float(uint16_t h)
@@ -80,7 +102,7 @@ static const float *vec(struct jn_weights *w, const struct joule_tensor *t, int 
     if (!t) return NULL;
     size_t n = (size_t)t->shape[0];
     float *v = malloc(n * sizeof *v);
-    float **o = realloc(w->owned, (size_t)(w->n_owned + 1) * sizeof *o);
+    void **o = realloc(w->owned, (size_t)(w->n_owned + 1) * sizeof *o);
     if (!v || !o) {
         free(v);
         if (o) w->owned = o;
@@ -122,6 +144,65 @@ static enum jn_act act_of(const char *a)
     if (!strcmp(a, "relu")) return JN_ACT_RELU;
     if (!strcmp(a, "quick_gelu")) return JN_ACT_QUICK_GELU;
     return JN_ACT_GELU_TANH; /* gelu_new, gelu_pytorch_tanh, gelu_fast */
+}
+
+static float elem(const struct jn_mat *m, size_t i)
+{
+    switch (m->dtype) {
+    case JOULE_DTYPE_F16:
+        return jn_half_to_float(((const uint16_t *)m->data)[i]);
+    case JOULE_DTYPE_BF16:
+        return jn_bf16_to_float(((const uint16_t *)m->data)[i]);
+    default:
+        return ((const float *)m->data)[i];
+    }
+}
+
+static enum joule_status quantize(struct jn_weights *w, struct jn_mat *m)
+{
+    if (!m->data || m->dtype == JOULE_DTYPE_Q8_0) return JOULE_OK;
+    size_t rows = (size_t)(m->conv1d ? m->n_in : m->n_out);
+    size_t cols = (size_t)(m->conv1d ? m->n_out : m->n_in);
+    if (cols % JN_Q8_BLOCK)
+        return joule_errorf(JOULE_ERR_UNSUPPORTED,
+                            "q8: rows of %zu values are not whole blocks of %d", cols, JN_Q8_BLOCK);
+    size_t nb = rows * (cols / JN_Q8_BLOCK);
+    struct jn_q8_block *q = malloc(nb * sizeof *q);
+    void **o = realloc(w->owned, (size_t)(w->n_owned + 1) * sizeof *o);
+    if (o) w->owned = o;
+    if (!q || !o) {
+        free(q);
+        return joule_errorf(JOULE_ERR_NOMEM, "out of memory quantizing");
+    }
+    w->owned[w->n_owned++] = q;
+    for (size_t b = 0; b < nb; b++) {
+        size_t base = b * JN_Q8_BLOCK;
+        float amax = 0.0f, v[JN_Q8_BLOCK];
+        for (int j = 0; j < JN_Q8_BLOCK; j++) {
+            v[j] = elem(m, base + (size_t)j);
+            amax = fmaxf(amax, fabsf(v[j]));
+        }
+        float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+        q[b].d = jn_float_to_half(d);
+        for (int j = 0; j < JN_Q8_BLOCK; j++)
+            q[b].q[j] = (int8_t)lrintf(v[j] * id);
+    }
+    m->data = q;
+    m->dtype = JOULE_DTYPE_Q8_0;
+    return JOULE_OK;
+}
+
+enum joule_status jn_weights_quantize_q8(struct jn_weights *w)
+{
+    enum joule_status s = JOULE_OK;
+    for (int i = 0; i < w->cfg.n_layers && s == JOULE_OK; i++) {
+        struct jn_layer *L = &w->layers[i];
+        struct jn_mat *mats[] = {&L->qkv, &L->q, &L->k, &L->v, &L->o, &L->up, &L->gate, &L->down};
+        for (size_t j = 0; j < sizeof mats / sizeof mats[0] && s == JOULE_OK; j++)
+            s = quantize(w, mats[j]);
+    }
+    if (s == JOULE_OK) s = quantize(w, &w->lm_head); /* a copy when tied: tok_emb stays */
+    return s;
 }
 
 void jn_weights_free(struct jn_weights *w)

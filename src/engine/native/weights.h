@@ -57,7 +57,7 @@ struct jn_weights {
     struct jn_layer *layers;
     float *inv_freq;     /* [rotary_dim / 2] */
     float *alibi_slopes; /* [n_heads] */
-    float **owned;       /* float copies of the small vectors (norms, biases) */
+    void **owned;        /* float copies of the small vectors (norms, biases), quantized matrices */
     int n_owned;
 };
 
@@ -65,10 +65,16 @@ struct jn_weights {
 enum joule_status jn_weights_init(struct jn_weights *w, const struct joule_model *m);
 void jn_weights_free(struct jn_weights *w);
 
+/* Quantize every matrix of the layers and the output head to q8_0 (blocks of
+ * 32 along each stored row, f16 scale = max|w| / 127), in memory owned by `w`.
+ * The token embedding stays as stored for the lookups. */
+enum joule_status jn_weights_quantize_q8(struct jn_weights *w);
+
 /* ALiBi slopes as transformers' build_alibi_tensor computes them (float32). */
 void jn_alibi_slopes(int n_heads, float *out);
 
 float jn_half_to_float(uint16_t h);
+uint16_t jn_float_to_half(float f); /* round to nearest even */
 float jn_bf16_to_float(uint16_t h);
 /* Round a float to the nearest f16 / bf16 value (ties to even), returned as float. */
 float jn_round_to_dtype(float x, enum joule_dtype t);
