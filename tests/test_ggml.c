@@ -241,6 +241,8 @@ static void test_real_shape_one_layer(void)
 
 int main(void)
 {
+    /* synth finds data/HumanEval.jsonl.gz here whatever the build directory */
+    setenv("JOULE_DATA_DIR", JOULE_SOURCE_DIR "/data", 0);
 #ifdef JOULE_HAVE_GGML
     RUN(test_fixtures_f32);
     RUN(test_fixture_llama_f16);
