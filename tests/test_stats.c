@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "joule/stats.h"
+#include "stats/stats_internal.h"
 #include "test.h"
 #include "util/fileio.h"
 #include "util/json.h"
@@ -317,6 +318,23 @@ static void test_ptukey_reference(void)
     }
 }
 
+/* The integration machinery (outer integral over s, per-k table of log R_k) run for k = 2, where
+ * the exact identity P(Q_{2,df} > q) = P(|T_df| > q/√2) gives an independent answer, over df
+ * from 0.7 to 1e7 and p from 0.96 down to 1e-300. */
+static void test_ptukey_k2_identity(void)
+{
+    const double dfs[] = {0.7, 1, 2.5, 5, 10, 30, 100, 1000, 1e4, 1e5, 1e6, 1e7};
+    const double qs[] = {0.1, 0.5, 1, 2, 4, 8, 16, 32, 64, 128};
+    for (size_t a = 0; a < sizeof dfs / sizeof dfs[0]; a++)
+        for (size_t b = 0; b < sizeof qs / sizeof qs[0]; b++) {
+            double exact = joule_stats_t_sf2(qs[b] / sqrt(2.0), dfs[a]);
+            if (!(exact > 1e-300)) continue;
+            double got = joule_stats_ptukey_sf_integrated(qs[b], 2, dfs[a]);
+            CHECK_CLOSE(got, exact, 1e-9, 0);
+            note_dev("ptukey integral vs k=2 identity", got, exact);
+        }
+}
+
 static void test_shapiro_edges(void)
 {
     struct joule_stats_shapiro sw;
@@ -483,6 +501,7 @@ int main(void)
 {
     RUN(test_distributions);
     RUN(test_ptukey_reference);
+    RUN(test_ptukey_k2_identity);
     RUN(test_shapiro_edges);
     RUN(test_holm_bootstrap);
     RUN(test_parse);
