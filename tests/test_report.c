@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 #include <zlib.h>
 
 #include "joule/report.h"
@@ -254,12 +255,69 @@ static void test_loaders(void)
     CHECK(checked > 1000);
     joule_report_rows_free(&fromdb);
     joule_report_rows_free(&gen);
+    /* a database without run_energy.in_total (older schema v1): CPU = RAPL package + DRAM,
+     * global = CPU + GPU, the same numbers here */
+    sqlite3 *h = NULL;
+    CHECK_EQ_INT(sqlite3_open(db, &h), SQLITE_OK);
+    CHECK_EQ_INT(sqlite3_exec(h, "ALTER TABLE run_energy DROP COLUMN in_total", NULL, NULL, NULL),
+                 SQLITE_OK);
+    sqlite3_close(h);
+    struct joule_report_rows legacy = {0};
+    CHECK_OK(joule_report_load_db(db, &legacy));
+    struct joule_report_rows again = {0};
+    CHECK_OK(joule_report_synthetic_db(db, 3, 5, 7));
+    CHECK_OK(joule_report_load_db(db, &again));
+    CHECK_EQ_INT(legacy.n, again.n);
+    for (size_t i = 0; i < legacy.n && i < again.n; i++) {
+        CHECK_EQ_INT(legacy.rows[i].metric, again.rows[i].metric);
+        CHECK_CLOSE(legacy.rows[i].value, again.rows[i].value, 1e-15, 0);
+    }
+    joule_report_rows_free(&legacy);
+    joule_report_rows_free(&again);
     CHECK(joule_report_load_db("/nonexistent/x.db", &fromdb) != JOULE_OK);
     char notdb[600];
     snprintf(notdb, sizeof notdb, "%s/not.db", test_tmpdir());
     CHECK_OK(joule_write_file_atomic(notdb, "hello", 5));
     CHECK(joule_report_load_db(notdb, &fromdb) != JOULE_OK);
     joule_report_rows_free(&fromdb);
+}
+
+/* Modelled energy is labelled through to the report (stats.json and the HTML). */
+static void test_estimated_label(void)
+{
+    const char *js = "{\"runs\": ["
+                     "{\"model\": \"m\", \"engine\": \"a\", \"provider\": \"cpu\", "
+                     "\"estimated\": true, \"metrics\": {\"energy_cpu_j\": 5, \"execution_s\": 1}},"
+                     "{\"model\": \"m\", \"engine\": \"a\", \"provider\": \"cpu\", "
+                     "\"estimated\": true, \"metrics\": {\"energy_cpu_j\": 6, \"execution_s\": 2}},"
+                     "{\"model\": \"m\", \"engine\": \"b\", \"provider\": \"cpu\", "
+                     "\"metrics\": {\"energy_cpu_j\": 7, \"execution_s\": 3}},"
+                     "{\"model\": \"m\", \"engine\": \"b\", \"provider\": \"cpu\", "
+                     "\"metrics\": {\"energy_cpu_j\": 8, \"execution_s\": 4}}]}";
+    struct joule_report_rows t = {0};
+    CHECK_OK(joule_report_load_json(js, strlen(js), &t));
+    struct joule_report_params p = joule_report_default_params();
+    p.bootstrap_reps = 0;
+    struct joule_report *r = NULL;
+    CHECK_OK(joule_report_build(t.rows, t.n, &p, &r));
+    char dir[600], path[700];
+    snprintf(dir, sizeof dir, "%s/estimated", test_tmpdir());
+    CHECK_OK(joule_report_write(r, dir));
+    snprintf(path, sizeof path, "%s/stats.json", dir);
+    cJSON *j = NULL;
+    CHECK_OK(joule_json_load_file(path, 1 << 24, &j));
+    const cJSON *est = cJSON_GetObjectItem(j, "estimated_rows");
+    CHECK_EQ_INT(joule_json_int(est, "energy_cpu_j", -1), 2);
+    CHECK_EQ_INT(joule_json_int(est, "execution_s", 0), 0);
+    cJSON_Delete(j);
+    char *html = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/index.html", dir);
+    CHECK_OK(joule_read_file(path, 1 << 24, &html, &len));
+    CHECK(html && strstr(html, "Estimated:</b> 2 of these values") != NULL);
+    free(html);
+    joule_report_free(r);
+    joule_report_rows_free(&t);
 }
 
 static void test_cli(void)
@@ -450,6 +508,7 @@ int main(void)
 {
     RUN(test_build_write);
     RUN(test_loaders);
+    RUN(test_estimated_label);
     RUN(test_cli);
     RUN(test_chromium_screenshot);
     return test_summary();

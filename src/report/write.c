@@ -653,7 +653,8 @@ static void svg_boxplot(const struct joule_report *r, int mt, struct sbuf *b)
                 width, height);
     sbuf_puts(b, "<text x=\"10\" y=\"18\" font-size=\"14\" font-weight=\"bold\">");
     sbuf_html(b, joule_report_metric_label(mt));
-    sbuf_printf(b, "%s</text>\n", ys.log ? " (log scale)" : "");
+    sbuf_printf(b, "%s%s</text>\n", ys.log ? " (log scale)" : "",
+                r->estimated[mt] ? " (includes modelled energy: no counter)" : "");
     /* axes and ticks */
     sbuf_printf(b,
                 "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\"/>\n"
@@ -757,6 +758,10 @@ static cJSON *stats_json(const struct joule_report *r)
     cJSON_AddNumberToObject(root, "alpha", r->params.alpha);
     cJSON_AddNumberToObject(root, "rows", (double)r->nrows);
     cJSON_AddNumberToObject(root, "skipped_rows", (double)r->skipped);
+    cJSON *est = cJSON_AddObjectToObject(root, "estimated_rows");
+    for (int mt = 0; mt < JOULE_REPORT_METRIC_COUNT; mt++)
+        if (r->estimated[mt])
+            cJSON_AddNumberToObject(est, joule_report_metric_key(mt), (double)r->estimated[mt]);
     cJSON *cats = cJSON_AddObjectToObject(root, "size_categories");
     cJSON_AddNumberToObject(cats, "small_below_m", r->params.small_max_m);
     cJSON_AddNumberToObject(cats, "medium_below_m", r->params.medium_max_m);
@@ -875,6 +880,12 @@ enum joule_status joule_report_write(const struct joule_report *r, const char *d
         sbuf_printf(&html, "<h2 id=\"metric-%s\">", joule_report_metric_key(mt));
         sbuf_html(&html, joule_report_metric_label(mt));
         sbuf_puts(&html, "</h2>\n");
+        if (r->estimated[mt])
+            sbuf_printf(
+                &html,
+                "<p class=\"note\"><b>Estimated:</b> %zu of these values come from an "
+                "energy model (no hardware counter on the machine), not a measurement.</p>\n",
+                r->estimated[mt]);
         if (tests_table(r, mt, &t) == 0) {
             tbl_html(&t, &html);
             snprintf(name, sizeof name, "tests_%s", joule_report_metric_key(mt));
