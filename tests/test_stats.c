@@ -388,6 +388,47 @@ static void test_holm_bootstrap(void)
     CHECK(isnan(joule_stats_savings_pct(1.0, 0.0)));
 }
 
+/* Statistics that are undefined for the data say so (NaN + reason), never a made-up number. */
+static void test_undefined(void)
+{
+    double a[3] = {1, 1, 1}, b[3] = {2, 2, 2}, c1[1] = {5};
+    struct joule_stats_group g[2] = {{"a", a, 3}, {"b", b, 3}};
+    struct joule_stats_ftest f;
+    CHECK_OK(joule_stats_levene(g, 2, JOULE_STATS_CENTER_MEAN, &f));
+    CHECK(isnan(f.statistic) && isnan(f.p) && f.undefined != NULL); /* zero variance everywhere */
+    CHECK_OK(joule_stats_welch_anova(g, 2, &f));
+    CHECK(isnan(f.statistic) && f.undefined != NULL);
+    struct joule_stats_gh_pair gh;
+    CHECK_OK(joule_stats_games_howell(g, 2, &gh));
+    CHECK(isnan(gh.p) && gh.undefined != NULL); /* se = 0 */
+    CHECK_NEAR(gh.diff, -1.0, 0);
+    /* all values tied: Kruskal-Wallis and Dunn undefined */
+    struct joule_stats_group same[2] = {{"a", a, 3}, {"b", a, 3}};
+    struct joule_stats_kruskal kw;
+    CHECK_OK(joule_stats_kruskal(same, 2, &kw));
+    CHECK(isnan(kw.h) && kw.undefined != NULL);
+    struct joule_stats_dunn_pair dn;
+    CHECK_OK(joule_stats_dunn(same, 2, &dn));
+    CHECK(isnan(dn.p) && isnan(dn.p_holm) && dn.undefined != NULL);
+    /* a single value: Welch undefined, the procedure still runs and says why */
+    struct joule_stats_group one[2] = {{"one", c1, 1}, {"b", b, 3}};
+    CHECK_OK(joule_stats_welch_anova(one, 2, &f));
+    CHECK(f.undefined != NULL);
+    struct joule_stats_analysis an;
+    CHECK_OK(joule_stats_analyze(one, 2, NULL, &an));
+    CHECK_EQ_INT(an.procedure, JOULE_STATS_NONPARAMETRIC);
+    CHECK(strstr(an.reason, "'one'") != NULL);
+    char *js = joule_stats_analysis_json(&an, 0);
+    CHECK(js && strstr(js, "\"reason\"") != NULL && strstr(js, "nan") == NULL);
+    free(js);
+    joule_stats_analysis_free(&an);
+    /* bad arguments are errors, not NaN */
+    CHECK_EQ_INT(joule_stats_levene(g, 1, JOULE_STATS_CENTER_MEAN, &f), JOULE_ERR_INVALID_ARG);
+    double inf[2] = {1, INFINITY};
+    struct joule_stats_group bad[2] = {{"a", a, 3}, {"i", inf, 2}};
+    CHECK_EQ_INT(joule_stats_kruskal(bad, 2, &kw), JOULE_ERR_INVALID_ARG);
+}
+
 static void test_parse(void)
 {
     struct joule_stats_group *g = NULL;
@@ -504,6 +545,7 @@ int main(void)
     RUN(test_ptukey_k2_identity);
     RUN(test_shapiro_edges);
     RUN(test_holm_bootstrap);
+    RUN(test_undefined);
     RUN(test_parse);
     RUN(test_golden);
     RUN(test_cli);
