@@ -278,9 +278,11 @@ static void test_distributions(void)
     CHECK_EQ_INT(joule_stats_ptukey_sf(0.0, 3.0, 3.0) == 1.0, 1);
 }
 
-/* Studentized range for k >= 3 against a 25-digit mpmath evaluation of the same tail integral
- * (tests/fixtures/stats/ptukey_mpmath.txt, produced by a separate script outside the repo, see
- * PROVENANCE), covering p from 0.9 down to 1e-40, df 2 … 1000, k 3 … 7. */
+/* Studentized range for k >= 3 against a 20-digit mpmath evaluation of the same tail integral
+ * (tests/fixtures/stats/ptukey_mpmath.txt, made with scripts/ptukey_reference.py, minutes per
+ * point; see PROVENANCE): p from 0.034 down to 1.4e-24, df 2.5 … 100, k 3 and 5. The golden
+ * fixture adds 45 Games-Howell p values (k 2 … 7) and test_ptukey_k2_identity the exact k = 2
+ * identity over df 0.7 … 1e7. */
 static void test_ptukey_reference(void)
 {
     FILE *f = fopen(test_fixture("stats/ptukey_mpmath.txt"), "r");
