@@ -37,9 +37,29 @@ enum joule_status joule_tokenizer_decode(const struct joule_tokenizer *t, const 
                                          size_t n, int skip_special, char *out, size_t cap,
                                          size_t *n_bytes);
 
+/* Streaming decode (added; like tokenizers' DecodeStream): push generated ids one
+ * at a time and get the text each one completes. Text is held back while it ends
+ * in an incomplete UTF-8 sequence, and enough preceding ids are kept as context
+ * that decoders which treat the first token specially (Metaspace, Strip) give
+ * exactly the pieces of decode(all ids). The stream borrows `t` (keep it alive);
+ * *out is owned by the caller (joule_tokenizer_stream_free). */
+struct joule_tokenizer_stream;
+enum joule_status joule_tokenizer_stream_init(const struct joule_tokenizer *t, int skip_special,
+                                              struct joule_tokenizer_stream **out);
+/* Sets *text and *len to the text this id completes (possibly empty, NUL-terminated).
+ * *text is owned by the stream and valid until the next push or free. */
+enum joule_status joule_tokenizer_stream_push(struct joule_tokenizer_stream *st, int32_t id,
+                                              const char **text, size_t *len);
+void joule_tokenizer_stream_free(struct joule_tokenizer_stream *st);
+
+/* Vocabulary size: the largest id of the model vocabulary or the added tokens,
+ * plus one. */
 size_t joule_tokenizer_vocab_size(const struct joule_tokenizer *t); /* incl. added tokens */
-int32_t joule_tokenizer_bos_id(const struct joule_tokenizer *t);    /* -1 if none */
-int32_t joule_tokenizer_eos_id(const struct joule_tokenizer *t);    /* -1 if none */
+/* BOS/EOS: the special tokens before/after the sequence in the post-processor
+ * template; without one, the added token named <s>/<bos>/<|begin_of_text|>/
+ * <|startoftext|>/<|endoftext|> (BOS) or </s>/<eos>/<|end_of_text|>/<|endoftext|> (EOS). */
+int32_t joule_tokenizer_bos_id(const struct joule_tokenizer *t); /* -1 if none */
+int32_t joule_tokenizer_eos_id(const struct joule_tokenizer *t); /* -1 if none */
 /* Id of an exact token string (vocabulary or added token); -1 if none. */
 int32_t joule_tokenizer_token_id(const struct joule_tokenizer *t, const char *token);
 

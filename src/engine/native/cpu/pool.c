@@ -1,0 +1,149 @@
+#include "engine/native/cpu/pool.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+/* How long an idle worker polls for the next job before it sleeps: long
+ * enough to bridge the gap between two matrix products of one token, short
+ * enough that a finished generation costs no CPU. */
+#define SPIN_ITERS 20000
+
+struct jn_pool {
+    int n;
+    pthread_t *threads;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    atomic_uint gen;   /* job number; bumped to publish a job */
+    atomic_int closed; /* the current job takes no more threads */
+    atomic_int active; /* threads inside a job's fn */
+    atomic_int stop;
+    jn_task_fn fn;
+    void *ctx;
+};
+
+struct worker_arg {
+    struct jn_pool *p;
+    int ith;
+};
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* A worker joins a job only while it is open, so the caller never waits for
+ * a thread that the OS has not scheduled yet: it waits only for the threads
+ * already inside fn. Jobs hand out work dynamically (atomic counters), so
+ * any subset of threads completes them. */
+static void *worker(void *arg)
+{
+    struct worker_arg *wa = arg;
+    struct jn_pool *p = wa->p;
+    int ith = wa->ith;
+    free(wa);
+    unsigned seen = 0;
+    for (;;) {
+        int i = 0;
+        while (atomic_load(&p->gen) == seen && !atomic_load(&p->stop) && i < SPIN_ITERS) {
+            cpu_relax();
+            i++;
+        }
+        if (atomic_load(&p->gen) == seen && !atomic_load(&p->stop)) {
+            pthread_mutex_lock(&p->mu);
+            while (atomic_load(&p->gen) == seen && !atomic_load(&p->stop))
+                pthread_cond_wait(&p->cv, &p->mu);
+            pthread_mutex_unlock(&p->mu);
+        }
+        if (atomic_load(&p->stop)) return NULL;
+        seen = atomic_load(&p->gen);
+        atomic_fetch_add(&p->active, 1);
+        if (atomic_load(&p->gen) == seen && !atomic_load(&p->closed)) p->fn(p->ctx, ith, p->n);
+        atomic_fetch_sub(&p->active, 1);
+    }
+}
+
+enum joule_status jn_pool_create(int n_threads, struct jn_pool **out)
+{
+    *out = NULL;
+    if (n_threads < 1) n_threads = 1;
+    if (n_threads > 512) return joule_errorf(JOULE_ERR_INVALID_ARG, "%d threads", n_threads);
+    struct jn_pool *p = calloc(1, sizeof *p);
+    if (!p) return joule_errorf(JOULE_ERR_NOMEM, "out of memory");
+    p->n = n_threads;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    atomic_init(&p->gen, 0);
+    atomic_init(&p->closed, 1);
+    atomic_init(&p->active, 0);
+    atomic_init(&p->stop, 0);
+    p->threads = calloc((size_t)n_threads, sizeof *p->threads);
+    if (!p->threads) {
+        jn_pool_free(p);
+        return joule_errorf(JOULE_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 1; i < n_threads; i++) {
+        struct worker_arg *wa = malloc(sizeof *wa);
+        if (wa) {
+            wa->p = p;
+            wa->ith = i;
+        }
+        if (!wa || pthread_create(&p->threads[i], NULL, worker, wa) != 0) {
+            free(wa);
+            p->n = i; /* only the started ones are joined */
+            jn_pool_free(p);
+            return joule_errorf(JOULE_ERR_NOMEM, "cannot start worker thread %d", i);
+        }
+    }
+    *out = p;
+    return JOULE_OK;
+}
+
+void jn_pool_free(struct jn_pool *p)
+{
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    atomic_store(&p->stop, 1);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 1; p->threads && i < p->n; i++)
+        pthread_join(p->threads[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p->threads);
+    free(p);
+}
+
+int jn_pool_size(const struct jn_pool *p)
+{
+    return p->n;
+}
+
+void jn_pool_run(struct jn_pool *p, jn_task_fn fn, void *ctx)
+{
+    if (p->n == 1) {
+        fn(ctx, 0, 1);
+        return;
+    }
+    p->fn = fn;
+    p->ctx = ctx;
+    atomic_store(&p->closed, 0);
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add(&p->gen, 1);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    fn(ctx, 0, p->n);
+    /* No work is left to hand out: close the job, then wait for the threads
+     * still inside it (poll, then yield the core, which one of them may need). */
+    atomic_store(&p->closed, 1);
+    int i = 0;
+    while (atomic_load(&p->active) > 0) {
+        if (++i < 4000)
+            cpu_relax();
+        else
+            sched_yield();
+    }
+}
