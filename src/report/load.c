@@ -121,46 +121,31 @@ out:
  * With run_energy.in_total (the bench schema's definition of the machine total: CPU = RAPL
  * packages + DRAM, else perf pkg + ram, else psys, else the estimate; plus every GPU): CPU = the
  * in-total sources other than nvml, total = all in-total sources. */
-#define E_SUM(cond) " (SELECT SUM(gross_j) FROM run_energy e WHERE e.run_id = r.id AND " cond ")"
-#define RUN_COLS                                                                                   \
-    "SELECT r.model, r.model_params, r.engine, r.provider, r.repetition, r.execution_s,"           \
-    " r.cpu_pct_mean, r.ram_pct_mean, r.gpu_util_pct_mean, r.gpu_mem_util_pct_mean,"               \
+static const char *const g_db_sql =
+    "SELECT r.model, r.model_params, r.engine, r.provider, r.repetition, r.execution_s,"
+    " r.cpu_pct_mean, r.ram_pct_mean, r.gpu_util_pct_mean, r.gpu_mem_util_pct_mean,"
     " r.gpu_mem_used_mb_mean,"
-static const char *const g_db_sql = RUN_COLS E_SUM(
-    "e.in_total = 1 AND e.source NOT LIKE 'nvml:%'") ","
-                                                     " (SELECT MAX(estimated) FROM run_energy e "
-                                                     "WHERE e.run_id = r.id AND e.in_total = 1"
-                                                     " AND e.source NOT LIKE 'nvml:%')," E_SUM("e."
-                                                                                               "sou"
-                                                                                               "rce"
-                                                                                               " LI"
-                                                                                               "KE "
-                                                                                               "'nv"
-                                                                                               "ml:"
-                                                                                               "%'") "," E_SUM(
-                                                         "e.source LIKE 'netio:%'") "," E_SUM("e."
-                                                                                              "in_"
-                                                                                              "tota"
-                                                                                              "l = "
-                                                                                              "1") " FROM runs r WHERE r.status = 'done' ORDER BY r.id";
+    " (SELECT SUM(gross_j) FROM run_energy e WHERE e.run_id = r.id AND e.in_total = 1"
+    "  AND e.source NOT LIKE 'nvml:%'),"
+    " (SELECT MAX(estimated) FROM run_energy e WHERE e.run_id = r.id AND e.in_total = 1"
+    "  AND e.source NOT LIKE 'nvml:%'),"
+    " (SELECT SUM(gross_j) FROM run_energy e WHERE e.run_id = r.id AND e.source LIKE 'nvml:%'),"
+    " (SELECT SUM(gross_j) FROM run_energy e WHERE e.run_id = r.id AND e.source LIKE 'netio:%'),"
+    " (SELECT SUM(gross_j) FROM run_energy e WHERE e.run_id = r.id AND e.in_total = 1)"
+    " FROM runs r WHERE r.status = 'done' ORDER BY r.id";
 /* Databases written before in_total existed: CPU = RAPL packages + DRAM, else estimate:cpu
  * (then marked modelled); total = CPU + GPU. */
-static const char *const g_db_sql_legacy = RUN_COLS E_SUM("(e.source LIKE 'rapl:package-%' OR "
-                                                          "e.source LIKE 'rapl:dram-%')") "," E_SUM(
-    "e.source = 'estimate:cpu'") "," E_SUM("e.source LIKE 'nvml:%'") "," E_SUM("e.source LIKE "
-                                                                               "'netio:%'") ", "
-                                                                                            "NULL "
-                                                                                            "FROM "
-                                                                                            "runs "
-                                                                                            "r "
-                                                                                            "WHERE "
-                                                                                            "r."
-                                                                                            "status"
-                                                                                            " = "
-                                                                                            "'done'"
-                                                                                            " ORDER"
-                                                                                            " BY "
-                                                                                            "r.id";
+static const char *const g_db_sql_legacy =
+    "SELECT r.model, r.model_params, r.engine, r.provider, r.repetition, r.execution_s,"
+    " r.cpu_pct_mean, r.ram_pct_mean, r.gpu_util_pct_mean, r.gpu_mem_util_pct_mean,"
+    " r.gpu_mem_used_mb_mean,"
+    " (SELECT SUM(gross_j) FROM run_energy e WHERE e.run_id = r.id"
+    "  AND (e.source LIKE 'rapl:package-%' OR e.source LIKE 'rapl:dram-%')),"
+    " (SELECT SUM(gross_j) FROM run_energy e WHERE e.run_id = r.id"
+    "  AND e.source = 'estimate:cpu'),"
+    " (SELECT SUM(gross_j) FROM run_energy e WHERE e.run_id = r.id AND e.source LIKE 'nvml:%'),"
+    " (SELECT SUM(gross_j) FROM run_energy e WHERE e.run_id = r.id AND e.source LIKE 'netio:%'),"
+    " NULL FROM runs r WHERE r.status = 'done' ORDER BY r.id";
 
 enum joule_status joule_report_load_db(const char *path, struct joule_report_rows *t)
 {
