@@ -28,8 +28,10 @@ static void fmt_num(char *buf, size_t cap, double v)
 {
     if (!isfinite(v))
         snprintf(buf, cap, "–");
-    else if (v != 0.0 && (fabs(v) >= 1e6 || fabs(v) < 1e-3))
+    else if (v != 0.0 && (fabs(v) >= 1e12 || fabs(v) < 1e-3))
         snprintf(buf, cap, "%.3e", v);
+    else if (fabs(v) >= 1000.0)
+        snprintf(buf, cap, "%.0f", v);
     else
         snprintf(buf, cap, "%.4g", v);
 }
@@ -562,19 +564,24 @@ static void recommendations(const struct joule_report *r, struct joule_rbuf *htm
                 size_t lo, hi, ns;
                 compare_confs(r, mt, e[i].conf, e[i + 1].conf, &lo, &hi, &ns);
                 size_t tot = lo + hi + ns;
+                const char *next = r->confs[e[i + 1].conf].name;
                 if (tot == 0)
-                    snprintf(note, sizeof note, "no model measured in both %s and %s",
-                             r->confs[e[i].conf].name, r->confs[e[i + 1].conf].name);
-                else if (ns * 2 >= tot)
+                    snprintf(note, sizeof note, "no model measured in both it and %s", next);
+                else if (2 * lo > tot)
                     snprintf(note, sizeof note,
-                             "NOT significantly different from %s in %zu of %zu models "
-                             "(significantly lower in %zu, higher in %zu)",
-                             r->confs[e[i + 1].conf].name, ns, tot, lo, hi);
+                             "significantly lower than %s in %zu of %zu models (not significant "
+                             "in %zu, higher in %zu)",
+                             next, lo, tot, ns, hi);
+                else if (2 * ns > tot)
+                    snprintf(note, sizeof note,
+                             "NOT significantly different from %s in %zu of %zu models (lower in "
+                             "%zu, higher in %zu)",
+                             next, ns, tot, lo, hi);
                 else
                     snprintf(note, sizeof note,
-                             "significantly lower than %s in %zu of %zu models (higher in %zu, "
-                             "not significant in %zu)",
-                             r->confs[e[i + 1].conf].name, lo, tot, hi, ns);
+                             "mixed against %s: significantly lower in %zu of %zu models, not "
+                             "significantly different in %zu, higher in %zu",
+                             next, lo, tot, ns, hi);
                 cJSON *jc = cJSON_AddObjectToObject(je, "vs_next");
                 cJSON_AddStringToObject(jc, "configuration", r->confs[e[i + 1].conf].name);
                 cJSON_AddNumberToObject(jc, "significantly_lower", (double)lo);
