@@ -67,6 +67,7 @@ static void test_build_write(void)
                            "tables/medians.tex",
                            "tables/savings_energy_global_j.csv",
                            "tables/tests_execution_s.md",
+                           "tables/medians_execution_s.md",
                            "tables/pairs.csv",
                            "tables/recommendations.md",
                            "plots/energy_global_j.svg",
@@ -167,7 +168,26 @@ static void test_build_write(void)
         CHECK(strstr(csv, "torch/cuda,torch/cpu,") != NULL);
         free(csv);
     }
-    (void)rows_median;
+    /* the median table per model shows each configuration's median with its bootstrap CI */
+    snprintf(path, sizeof path, "%s/tables/medians_execution_s.csv", g_out);
+    CHECK_OK(joule_read_file(path, 1 << 24, &csv, &len));
+    if (csv) {
+        char want[128], num[64];
+        double med = rows_median(&t, JOULE_REPORT_EXECUTION_S, "phi-2", "torch", "cuda");
+        snprintf(num, sizeof num, "%.4g", med);
+        snprintf(want, sizeof want, "\nphi-2,");
+        const char *line = strstr(csv, want);
+        CHECK(line != NULL);
+        if (line) {
+            const char *end = strchr(line + 1, '\n');
+            char row[1024] = {0};
+            size_t n = end ? (size_t)(end - line) : strlen(line);
+            memcpy(row, line, n < sizeof row - 1 ? n : sizeof row - 1);
+            CHECK(strstr(row, num) != NULL); /* torch/cuda median printed with 4 digits */
+            CHECK(strchr(row, '[') != NULL);
+        }
+        free(csv);
+    }
     char *html = NULL;
     snprintf(path, sizeof path, "%s/index.html", g_out);
     CHECK_OK(joule_read_file(path, 1 << 26, &html, &len));

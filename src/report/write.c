@@ -374,6 +374,39 @@ static size_t pair_index(size_t k, size_t i, size_t j)
     return i * (2 * k - i - 1) / 2 + (j - i - 1);
 }
 
+/* Per model and configuration: the median with its bootstrap confidence interval (from the
+ * stats module's analysis; the interval is left out when bootstrapping is off). */
+static int median_ci_table(const struct joule_report *r, int mt, struct tbl *t)
+{
+    char cap[200];
+    snprintf(cap, sizeof cap, "%s: median per model and configuration [%g%% bootstrap CI]",
+             joule_report_metric_label(mt), 100.0 * joule_stats_default_params().ci_level);
+    if (tbl_init(t, 1 + r->nmodels, 1 + r->nconfs, cap)) return -1;
+    tbl_set(t, 0, 0, "model");
+    for (size_t c = 0; c < r->nconfs; c++)
+        tbl_set(t, 0, 1 + c, r->confs[c].name);
+    char buf[128], a[32], b[32], m[32];
+    for (size_t mi = 0; mi < r->nmodels; mi++) {
+        const struct ranalysis *an = report_an(r, mt, mi);
+        tbl_set(t, 1 + mi, 0, r->models[mi].name);
+        for (size_t c = 0; c < r->nconfs; c++)
+            tbl_set(t, 1 + mi, 1 + c, "–");
+        if (!an->ok) continue;
+        for (size_t i = 0; i < an->nconf; i++) {
+            fmt_num(m, sizeof m, an->a.describe[i].median);
+            if (isfinite(an->a.ci_lo[i])) {
+                fmt_num(a, sizeof a, an->a.ci_lo[i]);
+                fmt_num(b, sizeof b, an->a.ci_hi[i]);
+                snprintf(buf, sizeof buf, "%s [%s, %s]", m, a, b);
+            } else {
+                snprintf(buf, sizeof buf, "%s", m);
+            }
+            tbl_set(t, 1 + mi, 1 + an->conf[i], buf);
+        }
+    }
+    return 0;
+}
+
 /* Per model: the procedure chosen, its omnibus p, effect size, significant pairs. */
 static int tests_table(const struct joule_report *r, int mt, struct tbl *t)
 {
@@ -903,6 +936,12 @@ enum joule_status joule_report_write(const struct joule_report *r, const char *d
         if (tests_table(r, mt, &t) == 0) {
             tbl_html(&t, &html);
             snprintf(name, sizeof name, "tests_%s", joule_report_metric_key(mt));
+            st = tbl_write(&t, dir, name, 0);
+        }
+        tbl_free(&t);
+        if (!st && median_ci_table(r, mt, &t) == 0) {
+            tbl_html(&t, &html);
+            snprintf(name, sizeof name, "medians_%s", joule_report_metric_key(mt));
             st = tbl_write(&t, dir, name, 0);
         }
         tbl_free(&t);
