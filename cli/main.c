@@ -7,6 +7,7 @@
 /* Keep this table sorted roughly by the order a user meets the commands.
  * A command appears here only once it exists. */
 const struct joule_command joule_commands[] = {
+    {"generate", "run a model on one prompt and print what it generates", joule_cmd_generate},
     {"version", "print the version and build features", joule_cmd_version},
     {NULL, NULL, NULL},
 };

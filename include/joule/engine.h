@@ -45,7 +45,8 @@ struct joule_engine_info {
 
 /* Open `model_path` (a Hugging Face directory; engines may accept their own
  * formats too, e.g. a .gguf file for ggml). *out is owned by the caller. */
-enum joule_status joule_engine_open(const char *model_path, const struct joule_engine_params *params,
+enum joule_status joule_engine_open(const char *model_path,
+                                    const struct joule_engine_params *params,
                                     struct joule_engine **out);
 void joule_engine_free(struct joule_engine *e);
 

@@ -58,15 +58,19 @@ struct joule_model_config {
     float rope_theta;
     int rotary_dim; /* rotated dims per head (partial rotary); 0 when no rope */
     int tie_word_embeddings;
-    int bos_token_id; /* -1 when absent */
-    int eos_token_id; /* -1 when absent */
+    int bos_token_id;    /* -1 when absent */
+    int eos_token_id;    /* -1 when absent */
     char activation[32]; /* "gelu_new", "gelu", "gelu_pytorch_tanh", "silu", ... */
     /* family flags */
     int parallel_residual;               /* gpt_neox (use_parallel_residual), phi */
     int scale_attn_by_inverse_layer_idx; /* gpt2 / codeparrot-small */
     int reorder_and_upcast_attn;         /* gpt2: numerics only */
     int multi_query;                     /* gpt_bigcode */
-    enum joule_dtype dtype;              /* storage dtype of the weights */
+    int scale_attn_weights;              /* gpt2 / gpt_bigcode: scores / sqrt(head_dim) */
+    int attention_bias;                  /* q/k/v/o projections carry biases */
+    int mlp_bias;                        /* MLP projections carry biases */
+    int residual_post_layernorm;         /* bloom apply_residual_connection_post_layernorm */
+    enum joule_dtype dtype; /* storage dtype of the weights (config's, then the checkpoint's) */
 };
 
 struct joule_tensor {
@@ -82,7 +86,8 @@ struct joule_model; /* opaque */
 
 struct joule_model_params {
     int verify_shapes; /* check every expected tensor's shape against the config (default 1) */
-    enum joule_dtype convert_to; /* JOULE_DTYPE_COUNT = keep as stored (default); else convert at load */
+    enum joule_dtype
+        convert_to; /* JOULE_DTYPE_COUNT = keep as stored (default); else convert at load */
 };
 struct joule_model_params joule_model_default_params(void);
 

@@ -1,6 +1,7 @@
 /* Engine registry, the generation loop and the sampler: everything that is
  * the same whichever engine computes the logits. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,7 +31,8 @@ struct joule_engine {
 const char *const *joule_engine_names(void)
 {
     static const char *names[N_ENGINES + 1];
-    for (size_t i = 0; i < N_ENGINES; i++) names[i] = g_engines[i]->name;
+    for (size_t i = 0; i < N_ENGINES; i++)
+        names[i] = g_engines[i]->name;
     names[N_ENGINES] = NULL;
     return names;
 }
@@ -45,7 +47,8 @@ static const struct joule_engine_vtable *find_engine(const char *name)
 enum joule_status joule_engine_probe(const char *engine, const char *provider)
 {
     const struct joule_engine_vtable *vt = find_engine(engine ? engine : "native");
-    if (!vt) return joule_errorf(JOULE_ERR_UNAVAILABLE, "engine '%s' is not built into joule", engine);
+    if (!vt)
+        return joule_errorf(JOULE_ERR_UNAVAILABLE, "engine '%s' is not built into joule", engine);
     return vt->probe(provider ? provider : "cpu");
 }
 
@@ -55,7 +58,8 @@ struct joule_engine_params joule_engine_default_params(void)
     return p;
 }
 
-enum joule_status joule_engine_open(const char *model_path, const struct joule_engine_params *params,
+enum joule_status joule_engine_open(const char *model_path,
+                                    const struct joule_engine_params *params,
                                     struct joule_engine **out)
 {
     *out = NULL;
@@ -100,8 +104,10 @@ enum joule_status joule_engine_open(const char *model_path, const struct joule_e
     } else {
         snprintf(tpath, sizeof tpath, "%s", model_path);
         char *slash = strrchr(tpath, '/');
-        if (slash) snprintf(slash + 1, sizeof tpath - (size_t)(slash + 1 - tpath), "tokenizer.json");
-        else snprintf(tpath, sizeof tpath, "tokenizer.json");
+        if (slash)
+            snprintf(slash + 1, sizeof tpath - (size_t)(slash + 1 - tpath), "tokenizer.json");
+        else
+            snprintf(tpath, sizeof tpath, "tokenizer.json");
     }
     if (joule_is_file(tpath)) {
         s = joule_tokenizer_load(tpath, &e->tok);
@@ -149,8 +155,9 @@ enum joule_status joule_engine_eval(struct joule_engine *e, const int32_t *token
 {
     if (n == 0) return joule_errorf(JOULE_ERR_INVALID_ARG, "no tokens to evaluate");
     if (e->n_past + n > (size_t)e->info.n_ctx)
-        return joule_errorf(JOULE_ERR_LIMIT, "%zu tokens at position %zu pass the context length %d",
-                            n, e->n_past, e->info.n_ctx);
+        return joule_errorf(JOULE_ERR_LIMIT,
+                            "%zu tokens at position %zu pass the context length %d", n, e->n_past,
+                            e->info.n_ctx);
     for (size_t i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= e->info.n_vocab)
             return joule_errorf(JOULE_ERR_INVALID_ARG, "token id %d outside the vocabulary (%d)",
@@ -229,8 +236,10 @@ int32_t joule_sample(const struct joule_sampling *s, float *logits, int n_vocab,
         free(c);
         return id;
     }
-    for (int i = 0; i < n; i++) sum += pr[i] = exp((double)c[i].logit - maxl);
-    for (int i = 0; i < n; i++) pr[i] /= sum;
+    for (int i = 0; i < n; i++)
+        sum += pr[i] = exp((double)c[i].logit - maxl);
+    for (int i = 0; i < n; i++)
+        pr[i] /= sum;
     if (s->top_p > 0.0f && s->top_p < 1.0f) {
         /* keep the smallest prefix whose mass reaches top_p (at least one token) */
         double cum = 0.0;
@@ -244,8 +253,10 @@ int32_t joule_sample(const struct joule_sampling *s, float *logits, int n_vocab,
         }
         n = keep;
         double z = 0.0;
-        for (int i = 0; i < n; i++) z += pr[i];
-        for (int i = 0; i < n; i++) pr[i] /= z;
+        for (int i = 0; i < n; i++)
+            z += pr[i];
+        for (int i = 0; i < n; i++)
+            pr[i] /= z;
     }
     double u = rng_uniform(rng), cum = 0.0;
     int32_t pick = c[n - 1].id;
@@ -266,10 +277,14 @@ int32_t joule_sample(const struct joule_sampling *s, float *logits, int n_vocab,
 const char *joule_stop_reason_str(enum joule_stop_reason r)
 {
     switch (r) {
-    case JOULE_STOP_LENGTH: return "length";
-    case JOULE_STOP_EOS: return "eos";
-    case JOULE_STOP_CALLBACK: return "stop";
-    case JOULE_STOP_CONTEXT: return "context";
+    case JOULE_STOP_LENGTH:
+        return "length";
+    case JOULE_STOP_EOS:
+        return "eos";
+    case JOULE_STOP_CALLBACK:
+        return "stop";
+    case JOULE_STOP_CONTEXT:
+        return "context";
     }
     return "unknown";
 }
@@ -297,8 +312,8 @@ enum joule_status joule_engine_generate(struct joule_engine *e, const int32_t *p
     struct joule_gen_params p = params ? *params : joule_gen_default_params();
     size_t ctx = (size_t)e->info.n_ctx;
     if (n_prompt > ctx)
-        return joule_errorf(JOULE_ERR_LIMIT, "prompt of %zu tokens is longer than the context (%zu)",
-                            n_prompt, ctx);
+        return joule_errorf(JOULE_ERR_LIMIT,
+                            "prompt of %zu tokens is longer than the context (%zu)", n_prompt, ctx);
     /* How many new tokens we may make: the tightest of the three bounds. */
     size_t budget = ctx - n_prompt;
     enum joule_stop_reason bound_reason = JOULE_STOP_CONTEXT;

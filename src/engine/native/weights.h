@@ -1,0 +1,76 @@
+/* The native engine's view of a model: weights bound by role, the layout
+ * choices of each family, and precomputed tables (rope frequencies, ALiBi
+ * slopes). Shared by every execution provider (cpu now, cuda later): a
+ * provider reads this and keeps its own copies or pointers. */
+#ifndef JOULE_ENGINE_NATIVE_WEIGHTS_H
+#define JOULE_ENGINE_NATIVE_WEIGHTS_H
+
+#include "joule/model.h"
+
+/* A linear map y = x W^T (+ b) with n_in inputs and n_out outputs.
+ * Stored [n_out, n_in] row-major, or [n_in, n_out] when conv1d (GPT-2). */
+struct jn_mat {
+    const void *data;
+    enum joule_dtype dtype;
+    int n_out, n_in;
+    int conv1d;
+};
+
+enum jn_norm { JN_NORM_LAYER = 0, JN_NORM_RMS, JN_NORM_RMS_GEMMA /* x * (1 + w) */ };
+enum jn_qkv {
+    JN_QKV_SEPARATE = 0,
+    JN_QKV_CONCAT /* [q | k | v] */,
+    JN_QKV_PER_HEAD /* [h][q,k,v] */
+};
+enum jn_resid {
+    JN_RESID_SEQUENTIAL = 0, /* x += attn(n1 x); x += mlp(n2 x) */
+    JN_RESID_PARALLEL,       /* x += attn(n1 x) + mlp(n2 x)   (gpt_neox) */
+    JN_RESID_PARALLEL_SHARED /* x += attn(n1 x) + mlp(n1 x)   (phi) */
+};
+enum jn_act {
+    JN_ACT_GELU_TANH = 0,
+    JN_ACT_GELU_ERF,
+    JN_ACT_SILU,
+    JN_ACT_BLOOM_GELU,
+    JN_ACT_RELU,
+    JN_ACT_QUICK_GELU
+};
+
+struct jn_layer {
+    const float *attn_norm_w, *attn_norm_b, *mlp_norm_w, *mlp_norm_b;
+    struct jn_mat qkv, q, k, v, o, up, gate, down;
+    const float *qkv_b, *q_b, *k_b, *v_b, *o_b, *up_b, *gate_b, *down_b;
+    float attn_scale; /* multiplies q.k */
+};
+
+struct jn_weights {
+    struct joule_model_config cfg;
+    enum jn_norm norm;
+    enum jn_qkv qkv_layout;
+    enum jn_resid resid;
+    enum jn_act act;
+    int gated_mlp; /* down(act(gate x) * up x) */
+    int alibi;
+    struct jn_mat tok_emb, pos_emb, lm_head; /* lm_head == tok_emb when tied */
+    const float *emb_norm_w, *emb_norm_b, *final_norm_w, *final_norm_b, *lm_head_b;
+    float emb_scale; /* 0 = none (Gemma: sqrt(hidden) rounded to the model dtype) */
+    struct jn_layer *layers;
+    float *inv_freq;     /* [rotary_dim / 2] */
+    float *alibi_slopes; /* [n_heads] */
+    float **owned;       /* float copies of the small vectors (norms, biases) */
+    int n_owned;
+};
+
+/* Bind the weights of a loaded model. `m` must outlive `w`. */
+enum joule_status jn_weights_init(struct jn_weights *w, const struct joule_model *m);
+void jn_weights_free(struct jn_weights *w);
+
+/* ALiBi slopes as transformers' build_alibi_tensor computes them (float32). */
+void jn_alibi_slopes(int n_heads, float *out);
+
+float jn_half_to_float(uint16_t h);
+float jn_bf16_to_float(uint16_t h);
+/* Round a float to the nearest f16 / bf16 value (ties to even), returned as float. */
+float jn_round_to_dtype(float x, enum joule_dtype t);
+
+#endif
