@@ -22,11 +22,14 @@
 #include <string.h>
 
 #include "engine/native/cuda/cuda_provider.h"
+extern "C" {
+#include "engine/native/weights.h"
+}
 
 /* ---- small device helpers ---------------------------------------------- */
 
 enum { WT_F32 = 0, WT_F16 = 1, WT_BF16 = 2 };
-enum { ACT_NONE = 0, ACT_GELU_TANH, ACT_GELU_ERF, ACT_SILU, ACT_RELU };
+enum { ACT_NONE = 0, ACT_GELU_TANH, ACT_GELU_ERF, ACT_SILU, ACT_RELU, ACT_BLOOM_GELU, ACT_QUICK_GELU };
 
 #define GEMV_WARPS 8
 #define NORM_THREADS 256
@@ -72,13 +75,15 @@ __device__ __forceinline__ float act_apply(float x, int act)
 {
     switch (act) {
     case ACT_GELU_TANH: {
-        /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): gelu_new, gelu_pytorch_tanh, Bloom */
+        /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): gelu_new, gelu_pytorch_tanh */
         float inner = 0.7978845608028654f * (x + 0.044715f * x * x * x);
         return 0.5f * x * (1.0f + tanhf(inner));
     }
     case ACT_GELU_ERF: return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f));
     case ACT_SILU: return x / (1.0f + expf(-x));
     case ACT_RELU: return x > 0.0f ? x : 0.0f;
+    case ACT_BLOOM_GELU: return x * 0.5f * (1.0f + tanhf(0.79788456f * x * (1.0f + 0.044715f * x * x)));
+    case ACT_QUICK_GELU: return x / (1.0f + expf(-1.702f * x));
     default: return x;
     }
 }
@@ -206,7 +211,7 @@ __global__ void k_to_f32(const void *__restrict__ src, int type, float *__restri
         dst[i] = ld_elem(src, type, i);
 }
 
-/* h[t,:] = emb[tok[t],:] * scale (+ pos_emb[n_past + t,:]). io[0] = n_past, io[1..] = ids. */
+/* h[t,:] = (emb[tok[t],:] (+ pos_emb[n_past + t,:])) * scale. io[0] = n_past, io[1..] = ids. */
 __global__ void k_embed(const void *__restrict__ emb, int etype, const void *__restrict__ pemb,
                         int ptype, const int *__restrict__ io, float *__restrict__ h, int D,
                         float scale)
@@ -215,9 +220,9 @@ __global__ void k_embed(const void *__restrict__ emb, int etype, const void *__r
     int tok = io[1 + t];
     int pos = io[0] + t;
     for (int i = threadIdx.x; i < D; i += blockDim.x) {
-        float v = ld_elem(emb, etype, (size_t)tok * D + i) * scale;
+        float v = ld_elem(emb, etype, (size_t)tok * D + i);
         if (pemb) v += ld_elem(pemb, ptype, (size_t)pos * D + i);
-        h[(size_t)t * D + i] = v;
+        h[(size_t)t * D + i] = v * scale;
     }
 }
 
@@ -389,6 +394,7 @@ struct linear {
 struct layer {
     float *ln1_w, *ln1_b, *ln2_w, *ln2_b;
     struct linear qkv, o, up, down;
+    float scale; /* multiplies q.k */
 };
 
 enum norm_kind { NORM_LAYER, NORM_RMS, NORM_RMS1 };
@@ -396,7 +402,7 @@ enum norm_kind { NORM_LAYER, NORM_RMS, NORM_RMS1 };
 struct cuda_ctx {
     struct joule_model_config cfg;
     int n_ctx, hd, nh, nkv, D, I, V;
-    int gated, parallel, neox_two_norms, act, rot;
+    int gated, resid, resid_post_ln, act, rot;
     enum norm_kind norm;
     float emb_scale, eps;
     struct qkv_layout qkvl;
@@ -528,389 +534,210 @@ static size_t wsize(int type)
     return type == WT_F32 ? 4 : 2;
 }
 
-static float host_f16(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-    if (exp == 0) {
-        if (man == 0) {
-            bits = sign;
-        } else { /* subnormal: renormalize */
-            int e = -1;
-            do {
-                e++;
-                man <<= 1;
-            } while (!(man & 0x400));
-            bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 0x3ff) << 13);
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (man << 13);
-    } else {
-        bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-static float host_elem(const struct joule_tensor *t, size_t i)
+/* Element i of a weight matrix as float (host). */
+static float host_elem(const void *data, enum joule_dtype t, size_t i)
 {
     uint16_t u;
-    switch (t->dtype) {
-    case JOULE_DTYPE_F16: memcpy(&u, (const char *)t->data + 2 * i, 2); return host_f16(u);
-    case JOULE_DTYPE_BF16: {
-        memcpy(&u, (const char *)t->data + 2 * i, 2);
-        uint32_t b = (uint32_t)u << 16;
-        float f;
-        memcpy(&f, &b, 4);
-        return f;
-    }
+    switch (t) {
+    case JOULE_DTYPE_F16: memcpy(&u, (const char *)data + 2 * i, 2); return jn_half_to_float(u);
+    case JOULE_DTYPE_BF16: memcpy(&u, (const char *)data + 2 * i, 2); return jn_bf16_to_float(u);
     default: {
         float f;
-        memcpy(&f, (const char *)t->data + 4 * i, 4);
+        memcpy(&f, (const char *)data + 4 * i, 4);
         return f;
     }
     }
 }
 
-static int64_t numel(const struct joule_tensor *t)
+/* A float32 vector (norm weight, bias; already widened by jn_weights) on the device. */
+static enum joule_status upload_vec(struct cuda_ctx *c, const float *v, int n, float **out)
 {
-    int64_t n = 1;
-    for (int i = 0; i < t->n_dims; i++) n *= t->shape[i];
-    return n;
-}
-
-static enum joule_status need(const struct joule_model *m, const char *name,
-                              const struct joule_tensor **out)
-{
-    *out = joule_model_tensor(m, name);
-    if (!*out) return joule_errorf(JOULE_ERR_NOT_FOUND, "CUDA provider: tensor '%s' is missing", name);
-    if (wtype_of((*out)->dtype) < 0)
-        return joule_errorf(JOULE_ERR_UNSUPPORTED,
-                            "CUDA provider: tensor '%s' is %s; F32, F16 and BF16 are supported",
-                            name, joule_dtype_name((*out)->dtype));
+    *out = NULL;
+    if (!v) return JOULE_OK;
+    TRY(dalloc(c, (void **)out, (size_t)n * sizeof(float)));
+    CU(cudaMemcpy(*out, v, (size_t)n * sizeof(float), cudaMemcpyHostToDevice));
     return JOULE_OK;
 }
 
-/* A vector (norm weight, bias) as float32 on the device; NULL name or absent
- * tensor with optional=1 → *out = NULL. `expect` elements. */
-static enum joule_status upload_vec(struct cuda_ctx *c, const struct joule_model *m,
-                                    const char *name, int64_t expect, int optional, float **out)
-{
-    *out = NULL;
-    const struct joule_tensor *t = joule_model_tensor(m, name);
-    if (!t) {
-        if (optional) return JOULE_OK;
-        return joule_errorf(JOULE_ERR_NOT_FOUND, "CUDA provider: tensor '%s' is missing", name);
-    }
-    TRY(need(m, name, &t));
-    if (numel(t) != expect)
-        return joule_errorf(JOULE_ERR_FORMAT, "CUDA provider: tensor '%s' has %lld elements, expected %lld",
-                            name, (long long)numel(t), (long long)expect);
-    float *hbuf = (float *)malloc((size_t)expect * sizeof(float));
-    if (!hbuf) return joule_errorf(JOULE_ERR_NOMEM, "out of memory");
-    for (int64_t i = 0; i < expect; i++) hbuf[i] = host_elem(t, (size_t)i);
-    enum joule_status s = dalloc(c, (void **)out, (size_t)expect * sizeof(float));
-    if (s == JOULE_OK) {
-        cudaError_t e = cudaMemcpy(*out, hbuf, (size_t)expect * sizeof(float), cudaMemcpyHostToDevice);
-        if (e != cudaSuccess)
-            s = joule_errorf(JOULE_ERR_INTERNAL, "CUDA: upload of '%s': %s", name, cudaGetErrorString(e));
-    }
-    free(hbuf);
-    return s;
-}
-
-/* Row-concatenate 1..3 weight matrices (nn.Linear [out, in]; `conv1d`: GPT-2's
- * [in, out], transposed here) into one [sum out, K] device matrix in the
- * stored dtype (float32 when the parts' dtypes differ), with their biases
- * (bias names may be NULL; a missing bias is zero when another part has one). */
-static enum joule_status upload_linear(struct cuda_ctx *c, const struct joule_model *m, int nparts,
-                                       const char *const *wn, const char *const *bn, int conv1d,
+/* Row-concatenate 1..3 matrices into one [sum n_out, n_in] row-major device
+ * matrix in the stored dtype (float32 when the parts' dtypes differ); GPT-2's
+ * Conv1D [in, out] parts are transposed here. Biases (may be NULL; a missing
+ * one is zero when another part has one) are concatenated likewise. */
+static enum joule_status upload_linear(struct cuda_ctx *c, int nparts, const struct jn_mat *const *p,
+                                       const float *const *bias, const char *what,
                                        struct linear *L)
 {
-    const struct joule_tensor *t[3];
-    int64_t rows[3], K = -1, N = 0;
-    int type = -1, mixed = 0;
+    int K = -1, N = 0, type = -1, mixed = 0;
     memset(L, 0, sizeof *L);
-    for (int p = 0; p < nparts; p++) {
-        TRY(need(m, wn[p], &t[p]));
-        if (t[p]->n_dims != 2)
-            return joule_errorf(JOULE_ERR_FORMAT, "CUDA provider: '%s' is not a matrix", wn[p]);
-        int64_t r = conv1d ? t[p]->shape[1] : t[p]->shape[0];
-        int64_t k = conv1d ? t[p]->shape[0] : t[p]->shape[1];
-        if (K >= 0 && k != K)
-            return joule_errorf(JOULE_ERR_FORMAT, "CUDA provider: '%s' has %lld inputs, expected %lld",
-                                wn[p], (long long)k, (long long)K);
-        K = k;
-        rows[p] = r;
-        N += r;
-        int wt = wtype_of(t[p]->dtype);
+    for (int i = 0; i < nparts; i++) {
+        if (!p[i]->data)
+            return joule_errorf(JOULE_ERR_NOT_FOUND, "CUDA provider: %s weight is missing", what);
+        int wt = wtype_of(p[i]->dtype);
+        if (wt < 0)
+            return joule_errorf(JOULE_ERR_UNSUPPORTED,
+                                "CUDA provider: %s weight is %s; F32, F16 and BF16 are supported",
+                                what, joule_dtype_name(p[i]->dtype));
+        if (K >= 0 && p[i]->n_in != K)
+            return joule_errorf(JOULE_ERR_FORMAT, "CUDA provider: %s parts have %d and %d inputs",
+                                what, K, p[i]->n_in);
+        K = p[i]->n_in;
+        N += p[i]->n_out;
         if (type >= 0 && wt != type) mixed = 1;
         type = wt;
     }
     if (mixed) type = WT_F32;
     size_t es = wsize(type);
-    size_t bytes = (size_t)N * (size_t)K * es;
-    TRY(dalloc(c, &L->w, bytes));
+    TRY(dalloc(c, &L->w, (size_t)N * (size_t)K * es));
     size_t off = 0;
-    for (int p = 0; p < nparts; p++) {
-        size_t part = (size_t)rows[p] * (size_t)K;
-        int wt = wtype_of(t[p]->dtype);
+    for (int i = 0; i < nparts; i++) {
+        const struct jn_mat *m = p[i];
+        size_t rows = (size_t)m->n_out, part = rows * (size_t)K;
         char *dst = (char *)L->w + off * es;
-        if (!conv1d && wt == type) {
-            CU(cudaMemcpy(dst, t[p]->data, part * es, cudaMemcpyHostToDevice));
+        if (!m->conv1d && wtype_of(m->dtype) == type) {
+            CU(cudaMemcpy(dst, m->data, part * es, cudaMemcpyHostToDevice));
         } else {
             char *hbuf = (char *)malloc(part * es);
             if (!hbuf) return joule_errorf(JOULE_ERR_NOMEM, "out of memory");
-            for (int64_t r = 0; r < rows[p]; r++) {
-                for (int64_t k = 0; k < K; k++) {
-                    size_t src = conv1d ? (size_t)k * (size_t)rows[p] + (size_t)r
-                                        : (size_t)r * (size_t)K + (size_t)k;
-                    size_t d = (size_t)r * (size_t)K + (size_t)k;
-                    if (wt == type)
-                        memcpy(hbuf + d * es, (const char *)t[p]->data + src * es, es);
-                    else {
-                        float f = host_elem(t[p], src);
+            int same = wtype_of(m->dtype) == type;
+            for (size_t r = 0; r < rows; r++)
+                for (size_t k = 0; k < (size_t)K; k++) {
+                    size_t src = m->conv1d ? k * rows + r : r * (size_t)K + k;
+                    size_t d = r * (size_t)K + k;
+                    if (same) {
+                        memcpy(hbuf + d * es, (const char *)m->data + src * es, es);
+                    } else {
+                        float f = host_elem(m->data, m->dtype, src);
                         memcpy(hbuf + d * 4, &f, 4);
                     }
                 }
-            }
             cudaError_t e = cudaMemcpy(dst, hbuf, part * es, cudaMemcpyHostToDevice);
             free(hbuf);
             if (e != cudaSuccess)
-                return joule_errorf(JOULE_ERR_INTERNAL, "CUDA: upload of '%s': %s", wn[p],
+                return joule_errorf(JOULE_ERR_INTERNAL, "CUDA: upload of the %s weight: %s", what,
                                     cudaGetErrorString(e));
         }
         off += part;
     }
     int any_bias = 0;
-    for (int p = 0; p < nparts; p++)
-        if (bn && bn[p] && joule_model_tensor(m, bn[p])) any_bias = 1;
+    for (int i = 0; i < nparts; i++)
+        if (bias && bias[i]) any_bias = 1;
     if (any_bias) {
         float *hb = (float *)calloc((size_t)N, sizeof(float));
         if (!hb) return joule_errorf(JOULE_ERR_NOMEM, "out of memory");
-        int64_t o = 0;
-        enum joule_status s = JOULE_OK;
-        for (int p = 0; p < nparts && s == JOULE_OK; p++) {
-            const struct joule_tensor *b = bn[p] ? joule_model_tensor(m, bn[p]) : NULL;
-            if (b) {
-                if (wtype_of(b->dtype) < 0 || numel(b) != rows[p])
-                    s = joule_errorf(JOULE_ERR_FORMAT, "CUDA provider: bias '%s' does not fit", bn[p]);
-                else
-                    for (int64_t i = 0; i < rows[p]; i++) hb[o + i] = host_elem(b, (size_t)i);
-            }
-            o += rows[p];
+        size_t o = 0;
+        for (int i = 0; i < nparts; i++) {
+            if (bias[i]) memcpy(hb + o, bias[i], (size_t)p[i]->n_out * sizeof(float));
+            o += (size_t)p[i]->n_out;
         }
-        if (s == JOULE_OK) s = dalloc(c, (void **)&L->b, (size_t)N * sizeof(float));
-        if (s == JOULE_OK && cudaMemcpy(L->b, hb, (size_t)N * sizeof(float),
-                                        cudaMemcpyHostToDevice) != cudaSuccess)
-            s = joule_errorf(JOULE_ERR_INTERNAL, "CUDA: bias upload failed");
+        enum joule_status s = upload_vec(c, hb, N, &L->b);
         free(hb);
         TRY(s);
     }
     L->type = type;
-    L->N = (int)N;
-    L->K = (int)K;
-    L->vec = (K * (int64_t)es) % 16 == 0;
+    L->N = N;
+    L->K = K;
+    L->vec = ((size_t)K * es) % 16 == 0;
     return JOULE_OK;
 }
 
-static int act_of(const char *name, enum joule_arch arch)
+static int act_of(enum jn_act a)
 {
-    if (arch == JOULE_ARCH_BLOOM) return ACT_GELU_TANH;
-    if (!strcmp(name, "silu") || !strcmp(name, "swish")) return ACT_SILU;
-    if (!strcmp(name, "relu")) return ACT_RELU;
-    if (!strcmp(name, "gelu") || !strcmp(name, "gelu_python"))
-        return arch == JOULE_ARCH_GEMMA ? ACT_GELU_TANH : ACT_GELU_ERF;
-    if (strstr(name, "gelu")) return ACT_GELU_TANH; /* gelu_new, gelu_pytorch_tanh, gelu_fast */
+    switch (a) {
+    case JN_ACT_GELU_TANH: return ACT_GELU_TANH;
+    case JN_ACT_GELU_ERF: return ACT_GELU_ERF;
+    case JN_ACT_SILU: return ACT_SILU;
+    case JN_ACT_BLOOM_GELU: return ACT_BLOOM_GELU;
+    case JN_ACT_RELU: return ACT_RELU;
+    case JN_ACT_QUICK_GELU: return ACT_QUICK_GELU;
+    }
     return -1;
 }
 
-/* ALiBi slopes as transformers' build_alibi_tensor computes them (float32). */
-static void alibi_slopes(int n, float *out)
+static enum joule_status upload_matrix(struct cuda_ctx *c, const struct jn_mat *m, void **out,
+                                       int *type, const char *what)
 {
-    int cp = 1;
-    while (cp * 2 <= n) cp *= 2;
-    float base = (float)pow(2.0, -pow(2.0, -(log2((double)cp) - 3.0)));
-    for (int i = 0; i < cp; i++) out[i] = powf(base, (float)(i + 1));
-    if (cp != n) {
-        float extra = (float)pow(2.0, -pow(2.0, -(log2((double)(2 * cp)) - 3.0)));
-        int rem = n - cp < cp ? n - cp : cp;
-        for (int i = 0; i < rem; i++) out[cp + i] = powf(extra, (float)(2 * i + 1));
-    }
+    *type = wtype_of(m->dtype);
+    if (!m->data) return joule_errorf(JOULE_ERR_NOT_FOUND, "CUDA provider: %s is missing", what);
+    if (*type < 0)
+        return joule_errorf(JOULE_ERR_UNSUPPORTED, "CUDA provider: %s is %s", what,
+                            joule_dtype_name(m->dtype));
+    size_t bytes = (size_t)m->n_out * (size_t)m->n_in * wsize(*type);
+    TRY(dalloc(c, out, bytes));
+    CU(cudaMemcpy(*out, m->data, bytes, cudaMemcpyHostToDevice));
+    return JOULE_OK;
 }
 
-static enum joule_status load_weights(struct cuda_ctx *c, const struct joule_model *m)
+static enum joule_status load_weights(struct cuda_ctx *c, const struct jn_weights *w)
 {
-    const struct joule_model_config *g = &c->cfg;
-    char n[8][160];
-    const char *w[3], *b[3];
-    const struct joule_tensor *t;
+    const struct joule_model_config *g = &w->cfg;
     int D = c->D;
-#define NM(i, ...) (snprintf(n[i], sizeof n[i], __VA_ARGS__), n[i])
-    const char *emb = NULL, *pemb = NULL, *head = NULL, *headb = NULL, *fin = NULL, *finb = NULL;
-    switch (g->arch) {
-    case JOULE_ARCH_GPT2:
-    case JOULE_ARCH_GPT_BIGCODE:
-        emb = "transformer.wte.weight";
-        pemb = "transformer.wpe.weight";
-        fin = "transformer.ln_f.weight";
-        finb = "transformer.ln_f.bias";
-        break;
-    case JOULE_ARCH_GPT_NEOX:
-        emb = "gpt_neox.embed_in.weight";
-        fin = "gpt_neox.final_layer_norm.weight";
-        finb = "gpt_neox.final_layer_norm.bias";
-        head = "embed_out.weight";
-        break;
-    case JOULE_ARCH_BLOOM:
-        emb = "transformer.word_embeddings.weight";
-        fin = "transformer.ln_f.weight";
-        finb = "transformer.ln_f.bias";
-        break;
-    case JOULE_ARCH_LLAMA:
-    case JOULE_ARCH_GEMMA:
-        emb = "model.embed_tokens.weight";
-        fin = "model.norm.weight";
-        break;
-    case JOULE_ARCH_PHI:
-        emb = "model.embed_tokens.weight";
-        fin = "model.final_layernorm.weight";
-        finb = "model.final_layernorm.bias";
-        head = "lm_head.weight";
-        headb = "lm_head.bias";
-        break;
-    default: return joule_errorf(JOULE_ERR_UNSUPPORTED, "CUDA provider: unknown architecture");
+    /* embeddings [vocab, hidden] as stored (n_out = rows, n_in = hidden) */
+    const struct jn_mat *E = &w->tok_emb;
+    if (E->n_in != D || E->n_out < c->V)
+        return joule_errorf(JOULE_ERR_FORMAT, "CUDA provider: token embeddings are %dx%d",
+                            E->n_out, E->n_in);
+    TRY(upload_matrix(c, E, &c->emb, &c->emb_type, "the token embedding"));
+    if (w->pos_emb.data) {
+        if (w->pos_emb.n_in != D || w->pos_emb.n_out < c->n_ctx)
+            return joule_errorf(JOULE_ERR_FORMAT, "CUDA provider: position embeddings are %dx%d",
+                                w->pos_emb.n_out, w->pos_emb.n_in);
+        TRY(upload_matrix(c, &w->pos_emb, &c->pemb, &c->pemb_type, "the position embedding"));
     }
-    /* embeddings (kept as stored; the tied head reads the same matrix) */
-    TRY(need(m, emb, &t));
-    if (t->n_dims != 2 || t->shape[0] < c->V || t->shape[1] != D)
-        return joule_errorf(JOULE_ERR_FORMAT, "CUDA provider: '%s' has the wrong shape", emb);
-    c->emb_type = wtype_of(t->dtype);
-    TRY(dalloc(c, &c->emb, t->nbytes));
-    CU(cudaMemcpy(c->emb, t->data, (size_t)numel(t) * wsize(c->emb_type), cudaMemcpyHostToDevice));
-    if (pemb) {
-        TRY(need(m, pemb, &t));
-        if (t->n_dims != 2 || t->shape[1] != D || t->shape[0] < c->n_ctx)
-            return joule_errorf(JOULE_ERR_FORMAT, "CUDA provider: '%s' has the wrong shape", pemb);
-        c->pemb_type = wtype_of(t->dtype);
-        TRY(dalloc(c, &c->pemb, t->nbytes));
-        CU(cudaMemcpy(c->pemb, t->data, (size_t)numel(t) * wsize(c->pemb_type),
-                      cudaMemcpyHostToDevice));
-    }
-    if (g->arch == JOULE_ARCH_BLOOM) {
-        TRY(upload_vec(c, m, "transformer.word_embeddings_layernorm.weight", D, 0, &c->emb_ln_w));
-        TRY(upload_vec(c, m, "transformer.word_embeddings_layernorm.bias", D, 0, &c->emb_ln_b));
-    }
-    TRY(upload_vec(c, m, fin, D, 0, &c->fin_w));
-    if (finb) TRY(upload_vec(c, m, finb, D, 0, &c->fin_b));
-    /* output head: explicit, or lm_head.weight when present, else tied */
-    if (!head && joule_model_tensor(m, "lm_head.weight") && !g->tie_word_embeddings)
-        head = "lm_head.weight";
-    if (head) {
-        w[0] = head;
-        b[0] = headb;
-        TRY(upload_linear(c, m, 1, w, b, 0, &c->head));
-    } else {
+    TRY(upload_vec(c, w->emb_norm_w, D, &c->emb_ln_w));
+    TRY(upload_vec(c, w->emb_norm_b, D, &c->emb_ln_b));
+    TRY(upload_vec(c, w->final_norm_w, D, &c->fin_w));
+    TRY(upload_vec(c, w->final_norm_b, D, &c->fin_b));
+    if (!c->fin_w) return joule_errorf(JOULE_ERR_NOT_FOUND, "CUDA provider: no final norm");
+    if (w->lm_head.data == w->tok_emb.data) { /* tied: read the embedding matrix */
         c->head.w = c->emb;
         c->head.type = c->emb_type;
         c->head.N = c->V;
         c->head.K = D;
         c->head.vec = ((size_t)D * wsize(c->emb_type)) % 16 == 0;
+        TRY(upload_vec(c, w->lm_head_b, c->V, &c->head.b));
+    } else {
+        const struct jn_mat *hp[1] = {&w->lm_head};
+        const float *hb[1] = {w->lm_head_b};
+        TRY(upload_linear(c, 1, hp, hb, "output head", &c->head));
     }
     if (c->head.N != c->V || c->head.K != D)
-        return joule_errorf(JOULE_ERR_FORMAT,
-                            "CUDA provider: the output head is %dx%d, expected %dx%d", c->head.N,
-                            c->head.K, c->V, D);
+        return joule_errorf(JOULE_ERR_FORMAT, "CUDA provider: the output head is %dx%d, expected %dx%d",
+                            c->head.N, c->head.K, c->V, D);
 
     for (int l = 0; l < g->n_layers; l++) {
+        const struct jn_layer *S = &w->layers[l];
         struct layer *Ly = &c->layers[l];
-        switch (g->arch) {
-        case JOULE_ARCH_GPT2:
-        case JOULE_ARCH_GPT_BIGCODE: {
-            int conv = g->arch == JOULE_ARCH_GPT2;
-            TRY(upload_vec(c, m, NM(0, "transformer.h.%d.ln_1.weight", l), D, 0, &Ly->ln1_w));
-            TRY(upload_vec(c, m, NM(0, "transformer.h.%d.ln_1.bias", l), D, 0, &Ly->ln1_b));
-            TRY(upload_vec(c, m, NM(0, "transformer.h.%d.ln_2.weight", l), D, 0, &Ly->ln2_w));
-            TRY(upload_vec(c, m, NM(0, "transformer.h.%d.ln_2.bias", l), D, 0, &Ly->ln2_b));
-            static const char *const parts[4] = {"attn.c_attn", "attn.c_proj", "mlp.c_fc",
-                                                  "mlp.c_proj"};
-            struct linear *dst[4] = {&Ly->qkv, &Ly->o, &Ly->up, &Ly->down};
-            for (int p = 0; p < 4; p++) {
-                w[0] = NM(1, "transformer.h.%d.%s.weight", l, parts[p]);
-                b[0] = NM(2, "transformer.h.%d.%s.bias", l, parts[p]);
-                TRY(upload_linear(c, m, 1, w, b, conv, dst[p]));
-            }
-            break;
+        Ly->scale = S->attn_scale;
+        TRY(upload_vec(c, S->attn_norm_w, D, &Ly->ln1_w));
+        TRY(upload_vec(c, S->attn_norm_b, D, &Ly->ln1_b));
+        TRY(upload_vec(c, S->mlp_norm_w, D, &Ly->ln2_w));
+        TRY(upload_vec(c, S->mlp_norm_b, D, &Ly->ln2_b));
+        if (!Ly->ln1_w || (!Ly->ln2_w && w->resid != JN_RESID_PARALLEL_SHARED))
+            return joule_errorf(JOULE_ERR_NOT_FOUND, "CUDA provider: layer %d lacks a norm", l);
+        if (w->qkv_layout == JN_QKV_SEPARATE) {
+            const struct jn_mat *qp[3] = {&S->q, &S->k, &S->v};
+            const float *qb[3] = {S->q_b, S->k_b, S->v_b};
+            TRY(upload_linear(c, 3, qp, qb, "q/k/v", &Ly->qkv));
+        } else {
+            const struct jn_mat *qp[1] = {&S->qkv};
+            const float *qb[1] = {S->qkv_b};
+            TRY(upload_linear(c, 1, qp, qb, "fused qkv", &Ly->qkv));
         }
-        case JOULE_ARCH_GPT_NEOX:
-        case JOULE_ARCH_BLOOM: {
-            const char *pre = g->arch == JOULE_ARCH_BLOOM ? "transformer.h" : "gpt_neox.layers";
-            const char *att = g->arch == JOULE_ARCH_BLOOM ? "self_attention" : "attention";
-            TRY(upload_vec(c, m, NM(0, "%s.%d.input_layernorm.weight", pre, l), D, 0, &Ly->ln1_w));
-            TRY(upload_vec(c, m, NM(0, "%s.%d.input_layernorm.bias", pre, l), D, 0, &Ly->ln1_b));
-            TRY(upload_vec(c, m, NM(0, "%s.%d.post_attention_layernorm.weight", pre, l), D, 0,
-                           &Ly->ln2_w));
-            TRY(upload_vec(c, m, NM(0, "%s.%d.post_attention_layernorm.bias", pre, l), D, 0,
-                           &Ly->ln2_b));
-            const char *const parts[4] = {"query_key_value", "dense", "dense_h_to_4h",
-                                          "dense_4h_to_h"};
-            struct linear *dst[4] = {&Ly->qkv, &Ly->o, &Ly->up, &Ly->down};
-            for (int p = 0; p < 4; p++) {
-                const char *sub = p < 2 ? att : "mlp";
-                w[0] = NM(1, "%s.%d.%s.%s.weight", pre, l, sub, parts[p]);
-                b[0] = NM(2, "%s.%d.%s.%s.bias", pre, l, sub, parts[p]);
-                TRY(upload_linear(c, m, 1, w, b, 0, dst[p]));
-            }
-            break;
+        const struct jn_mat *op[1] = {&S->o};
+        const float *ob[1] = {S->o_b};
+        TRY(upload_linear(c, 1, op, ob, "attention output", &Ly->o));
+        if (w->gated_mlp) { /* [gate | up] rows: one GEMV for both */
+            const struct jn_mat *up[2] = {&S->gate, &S->up};
+            const float *ub[2] = {S->gate_b, S->up_b};
+            TRY(upload_linear(c, 2, up, ub, "gate/up", &Ly->up));
+        } else {
+            const struct jn_mat *up[1] = {&S->up};
+            const float *ub[1] = {S->up_b};
+            TRY(upload_linear(c, 1, up, ub, "MLP up", &Ly->up));
         }
-        case JOULE_ARCH_LLAMA:
-        case JOULE_ARCH_GEMMA:
-        case JOULE_ARCH_PHI: {
-            int phi = g->arch == JOULE_ARCH_PHI;
-            TRY(upload_vec(c, m, NM(0, "model.layers.%d.input_layernorm.weight", l), D, 0,
-                           &Ly->ln1_w));
-            if (phi) {
-                TRY(upload_vec(c, m, NM(0, "model.layers.%d.input_layernorm.bias", l), D, 0,
-                               &Ly->ln1_b));
-            } else {
-                TRY(upload_vec(c, m, NM(0, "model.layers.%d.post_attention_layernorm.weight", l),
-                               D, 0, &Ly->ln2_w));
-            }
-            w[0] = NM(1, "model.layers.%d.self_attn.q_proj.weight", l);
-            w[1] = NM(2, "model.layers.%d.self_attn.k_proj.weight", l);
-            w[2] = NM(3, "model.layers.%d.self_attn.v_proj.weight", l);
-            b[0] = NM(4, "model.layers.%d.self_attn.q_proj.bias", l);
-            b[1] = NM(5, "model.layers.%d.self_attn.k_proj.bias", l);
-            b[2] = NM(6, "model.layers.%d.self_attn.v_proj.bias", l);
-            TRY(upload_linear(c, m, 3, w, b, 0, &Ly->qkv));
-            w[0] = NM(1, phi ? "model.layers.%d.self_attn.dense.weight"
-                             : "model.layers.%d.self_attn.o_proj.weight",
-                      l);
-            b[0] = NM(4, phi ? "model.layers.%d.self_attn.dense.bias"
-                             : "model.layers.%d.self_attn.o_proj.bias",
-                      l);
-            TRY(upload_linear(c, m, 1, w, b, 0, &Ly->o));
-            if (phi) {
-                w[0] = NM(1, "model.layers.%d.mlp.fc1.weight", l);
-                b[0] = NM(4, "model.layers.%d.mlp.fc1.bias", l);
-                TRY(upload_linear(c, m, 1, w, b, 0, &Ly->up));
-                w[0] = NM(1, "model.layers.%d.mlp.fc2.weight", l);
-                b[0] = NM(4, "model.layers.%d.mlp.fc2.bias", l);
-                TRY(upload_linear(c, m, 1, w, b, 0, &Ly->down));
-            } else {
-                w[0] = NM(1, "model.layers.%d.mlp.gate_proj.weight", l);
-                w[1] = NM(2, "model.layers.%d.mlp.up_proj.weight", l);
-                b[0] = NM(4, "model.layers.%d.mlp.gate_proj.bias", l);
-                b[1] = NM(5, "model.layers.%d.mlp.up_proj.bias", l);
-                TRY(upload_linear(c, m, 2, w, b, 0, &Ly->up));
-                w[0] = NM(1, "model.layers.%d.mlp.down_proj.weight", l);
-                b[0] = NM(4, "model.layers.%d.mlp.down_proj.bias", l);
-                TRY(upload_linear(c, m, 1, w, b, 0, &Ly->down));
-            }
-            break;
-        }
-        default: return joule_errorf(JOULE_ERR_UNSUPPORTED, "CUDA provider: unknown architecture");
-        }
+        const struct jn_mat *dp[1] = {&S->down};
+        const float *db[1] = {S->down_b};
+        TRY(upload_linear(c, 1, dp, db, "MLP down", &Ly->down));
         /* shapes the kernels rely on */
         int qkv_n = (c->nh + 2 * c->nkv) * c->hd;
         int up_n = c->gated ? 2 * c->I : c->I;
@@ -922,11 +749,10 @@ static enum joule_status load_weights(struct cuda_ctx *c, const struct joule_mod
                                 l, Ly->qkv.N, Ly->qkv.K, Ly->o.N, Ly->o.K, Ly->up.N, Ly->up.K,
                                 Ly->down.N, Ly->down.K);
     }
-#undef NM
     return JOULE_OK;
 }
 
-static enum joule_status open_impl(struct cuda_ctx *c, const struct joule_model *m)
+static enum joule_status open_impl(struct cuda_ctx *c, const struct jn_weights *w)
 {
     const struct joule_model_config *g = &c->cfg;
     c->D = g->hidden_size;
@@ -934,46 +760,36 @@ static enum joule_status open_impl(struct cuda_ctx *c, const struct joule_model 
     c->nkv = g->n_kv_heads > 0 ? g->n_kv_heads : g->n_heads;
     c->hd = g->head_dim > 0 ? g->head_dim : g->hidden_size / g->n_heads;
     c->V = g->vocab_size;
+    c->I = g->intermediate_size;
     c->eps = g->norm_eps;
     if (c->D <= 0 || c->nh <= 0 || c->nkv <= 0 || c->nh % c->nkv || c->hd <= 0 || c->V <= 0 ||
-        g->n_layers <= 0)
+        c->I <= 0 || g->n_layers <= 0)
         return joule_errorf(JOULE_ERR_FORMAT, "CUDA provider: the model config is inconsistent");
-    c->act = act_of(g->activation, g->arch);
-    if (c->act < 0)
-        return joule_errorf(JOULE_ERR_UNSUPPORTED, "CUDA provider: activation '%s' is not supported",
-                            g->activation);
-    c->gated = g->arch == JOULE_ARCH_LLAMA || g->arch == JOULE_ARCH_GEMMA;
-    c->parallel = g->arch == JOULE_ARCH_PHI || (g->arch == JOULE_ARCH_GPT_NEOX && g->parallel_residual);
-    c->neox_two_norms = g->arch == JOULE_ARCH_GPT_NEOX;
-    c->norm = g->arch == JOULE_ARCH_LLAMA ? NORM_RMS
-              : g->arch == JOULE_ARCH_GEMMA ? NORM_RMS1
-                                            : NORM_LAYER;
-    c->emb_scale = g->arch == JOULE_ARCH_GEMMA ? sqrtf((float)c->D) : 1.0f;
-    c->rot = 0;
-    if (g->arch == JOULE_ARCH_LLAMA || g->arch == JOULE_ARCH_GEMMA)
-        c->rot = g->rotary_dim > 0 ? g->rotary_dim : c->hd;
-    else if (g->arch == JOULE_ARCH_GPT_NEOX || g->arch == JOULE_ARCH_PHI)
-        c->rot = g->rotary_dim;
-    if (c->rot < 0 || c->rot > c->hd || (c->rot & 1))
+    c->act = act_of(w->act);
+    if (c->act < 0) return joule_errorf(JOULE_ERR_UNSUPPORTED, "CUDA provider: unknown activation");
+    c->gated = w->gated_mlp;
+    c->resid = w->resid;
+    c->resid_post_ln = g->residual_post_layernorm;
+    c->norm = w->norm == JN_NORM_RMS         ? NORM_RMS
+              : w->norm == JN_NORM_RMS_GEMMA ? NORM_RMS1
+                                             : NORM_LAYER;
+    c->emb_scale = w->emb_scale != 0.0f ? w->emb_scale : 1.0f;
+    c->rot = g->rotary_dim;
+    if (c->rot < 0 || c->rot > c->hd || (c->rot & 1) || (c->rot && !w->inv_freq))
         return joule_errorf(JOULE_ERR_FORMAT, "CUDA provider: rotary_dim %d does not fit head_dim %d",
                             c->rot, c->hd);
-
-    /* the MLP width from the tensors' config field, as the kernels need it */
-    c->I = g->intermediate_size > 0 ? g->intermediate_size : 4 * c->D;
 
     /* fused QKV row layout */
     struct qkv_layout *L = &c->qkvl;
     L->qkv_dim = (c->nh + 2 * c->nkv) * c->hd;
-    int interleaved = g->arch == JOULE_ARCH_GPT_NEOX || g->arch == JOULE_ARCH_BLOOM ||
-                      (g->arch == JOULE_ARCH_GPT_BIGCODE && c->nkv == c->nh && !g->multi_query);
-    if (interleaved) { /* [head][q k v][hd] */
+    if (w->qkv_layout == JN_QKV_PER_HEAD) { /* [head][q k v][hd] */
         if (c->nkv != c->nh)
             return joule_errorf(JOULE_ERR_FORMAT, "CUDA provider: fused per-head QKV needs MHA");
         L->q_off = 0;
         L->k_off = c->hd;
         L->v_off = 2 * c->hd;
         L->q_hs = L->kv_hs = 3 * c->hd;
-    } else { /* [q heads][k heads][v heads] */
+    } else { /* [q heads][k heads][v heads] (concatenated here when separate) */
         L->q_off = 0;
         L->k_off = c->nh * c->hd;
         L->v_off = (c->nh + c->nkv) * c->hd;
@@ -982,29 +798,13 @@ static enum joule_status open_impl(struct cuda_ctx *c, const struct joule_model 
 
     c->layers = (struct layer *)calloc((size_t)g->n_layers, sizeof *c->layers);
     if (!c->layers) return joule_errorf(JOULE_ERR_NOMEM, "out of memory");
-    TRY(load_weights(c, m));
-
-    /* rope and ALiBi tables */
+    TRY(load_weights(c, w));
     if (c->rot > 0) {
-        int nf = c->rot / 2;
-        float hf[1024];
-        if (nf > 1024) return joule_errorf(JOULE_ERR_UNSUPPORTED, "CUDA provider: rotary_dim too large");
-        float theta = g->rope_theta > 0 ? g->rope_theta : 10000.0f;
-        for (int i = 0; i < nf; i++) /* as transformers: 1 / theta^(2i/dim) in float32 */
-            hf[i] = 1.0f / powf(theta, (float)(2 * i) / (float)c->rot);
-        TRY(dalloc(c, (void **)&c->inv_freq, (size_t)nf * sizeof(float)));
-        CU(cudaMemcpy(c->inv_freq, hf, (size_t)nf * sizeof(float), cudaMemcpyHostToDevice));
+        TRY(upload_vec(c, w->inv_freq, c->rot / 2, &c->inv_freq));
     }
-    if (g->arch == JOULE_ARCH_BLOOM) {
-        float *hs = (float *)malloc((size_t)c->nh * sizeof(float));
-        if (!hs) return joule_errorf(JOULE_ERR_NOMEM, "out of memory");
-        alibi_slopes(c->nh, hs);
-        enum joule_status s = dalloc(c, (void **)&c->alibi, (size_t)c->nh * sizeof(float));
-        if (s == JOULE_OK && cudaMemcpy(c->alibi, hs, (size_t)c->nh * sizeof(float),
-                                        cudaMemcpyHostToDevice) != cudaSuccess)
-            s = joule_errorf(JOULE_ERR_INTERNAL, "CUDA: ALiBi upload failed");
-        free(hs);
-        TRY(s);
+    if (w->alibi) {
+        if (!w->alibi_slopes) return joule_errorf(JOULE_ERR_INTERNAL, "no ALiBi slopes");
+        TRY(upload_vec(c, w->alibi_slopes, c->nh, &c->alibi));
     }
 
     /* KV cache and scratch */
@@ -1070,11 +870,11 @@ extern "C" void joule_cuda_free(void *ctx)
     free(c);
 }
 
-extern "C" enum joule_status joule_cuda_open(const struct joule_model *m, int n_ctx, void **ctx)
+extern "C" enum joule_status joule_cuda_open(const struct jn_weights *w, int n_ctx, void **ctx)
 {
     *ctx = NULL;
     TRY(joule_cuda_probe());
-    const struct joule_model_config *g = joule_model_get_config(m);
+    const struct joule_model_config *g = &w->cfg;
     if (n_ctx <= 0 || (g->max_positions > 0 && n_ctx > g->max_positions))
         return joule_errorf(JOULE_ERR_INVALID_ARG, "CUDA provider: context %d outside 1..%d", n_ctx,
                             g->max_positions);
@@ -1083,7 +883,7 @@ extern "C" enum joule_status joule_cuda_open(const struct joule_model *m, int n_
     if (!c) return joule_errorf(JOULE_ERR_NOMEM, "out of memory");
     c->cfg = *g;
     c->n_ctx = n_ctx;
-    enum joule_status s = open_impl(c, m);
+    enum joule_status s = open_impl(c, w);
     if (s != JOULE_OK) {
         joule_cuda_free(c);
         return s;
@@ -1158,6 +958,17 @@ static void norm(struct cuda_ctx *c, const float *x, float *y, const float *w, c
         k_rmsnorm<<<n, NORM_THREADS, 0, c->stream>>>(x, y, w, c->D, c->eps, c->norm == NORM_RMS1);
 }
 
+/* ff = act(up x) or act(gate x) * up x */
+static enum joule_status mlp_up(struct cuda_ctx *c, const struct layer *Ly, const float *x, int n)
+{
+    if (!c->gated) return matmul(c, &Ly->up, x, c->ff, n, c->act, NULL);
+    TRY(matmul(c, &Ly->up, x, c->gu, n, ACT_NONE, NULL));
+    size_t total = (size_t)n * c->I;
+    k_gated<<<(unsigned)((total + 255) / 256), 256, 0, c->stream>>>(c->gu, c->ff, c->I, total,
+                                                                  c->act);
+    return JOULE_OK;
+}
+
 /* Enqueue one forward pass over n (<= CHUNK) tokens whose ids and position are
  * already in c->io. want: 0 = no logits, 1 = last row into c->logits, 2 = all rows. */
 static enum joule_status forward(struct cuda_ctx *c, int n, int want)
@@ -1172,35 +983,27 @@ static enum joule_status forward(struct cuda_ctx *c, int n, int want)
     size_t kv_layer = (size_t)c->nkv * c->n_ctx * c->hd;
     for (int l = 0; l < g->n_layers; l++) {
         const struct layer *Ly = &c->layers[l];
-        float scale = 1.0f / sqrtf((float)c->hd);
-        if (g->arch == JOULE_ARCH_GPT2 && g->scale_attn_by_inverse_layer_idx)
-            scale /= (float)(l + 1);
         norm(c, c->h, c->a, Ly->ln1_w, Ly->ln1_b, n);
-        if (c->parallel && c->neox_two_norms) norm(c, c->h, c->m, Ly->ln2_w, Ly->ln2_b, n);
+        if (c->resid == JN_RESID_PARALLEL) norm(c, c->h, c->m, Ly->ln2_w, Ly->ln2_b, n);
         TRY(matmul(c, &Ly->qkv, c->a, c->qkv, n, ACT_NONE, NULL));
         k_qkv_post<<<n, 256, 0, c->stream>>>(c->qkv, c->q, c->kc + l * kv_layer,
                                              c->vc + l * kv_layer, c->io, c->qkvl, c->nh, c->nkv,
                                              c->hd, c->n_ctx, c->rot, c->inv_freq);
         k_attention<<<dim3((unsigned)c->nh, (unsigned)n), ATTN_THREADS, c->attn_smem, c->stream>>>(
             c->q, c->kc + l * kv_layer, c->vc + l * kv_layer, c->att, c->io, c->nh, c->nkv, c->hd,
-            c->n_ctx, scale, c->alibi);
-        if (c->parallel) {
-            const float *mlp_in = c->neox_two_norms ? c->m : c->a;
-            TRY(matmul(c, &Ly->up, mlp_in, c->ff, n, c->act, NULL));
+            c->n_ctx, Ly->scale, c->alibi);
+        if (c->resid != JN_RESID_SEQUENTIAL) {
+            /* x += attn(n1 x) + mlp(n2 x) (gpt_neox) or mlp(n1 x) (phi) */
+            const float *mlp_in = c->resid == JN_RESID_PARALLEL ? c->m : c->a;
+            TRY(mlp_up(c, Ly, mlp_in, n));
             TRY(matmul(c, &Ly->o, c->att, c->h, n, ACT_NONE, c->h));
             TRY(matmul(c, &Ly->down, c->ff, c->h, n, ACT_NONE, c->h));
         } else {
-            TRY(matmul(c, &Ly->o, c->att, c->h, n, ACT_NONE, c->h));
-            norm(c, c->h, c->a, Ly->ln2_w, Ly->ln2_b, n);
-            if (c->gated) {
-                TRY(matmul(c, &Ly->up, c->a, c->gu, n, ACT_NONE, NULL));
-                size_t total = (size_t)n * c->I;
-                k_gated<<<(unsigned)((total + 255) / 256), 256, 0, c->stream>>>(c->gu, c->ff, c->I,
-                                                                              total, c->act);
-            } else {
-                TRY(matmul(c, &Ly->up, c->a, c->ff, n, c->act, NULL));
-            }
-            TRY(matmul(c, &Ly->down, c->ff, c->h, n, ACT_NONE, c->h));
+            /* Bloom's apply_residual_connection_post_layernorm: the residuals are the norms' outputs */
+            TRY(matmul(c, &Ly->o, c->att, c->h, n, ACT_NONE, c->resid_post_ln ? c->a : c->h));
+            norm(c, c->h, c->m, Ly->ln2_w, Ly->ln2_b, n);
+            TRY(mlp_up(c, Ly, c->m, n));
+            TRY(matmul(c, &Ly->down, c->ff, c->h, n, ACT_NONE, c->resid_post_ln ? c->m : c->h));
         }
     }
     if (want == 1) {

@@ -15,6 +15,8 @@
 #include "joule/model.h"
 #include "joule/status.h"
 
+struct jn_weights; /* engine/native/weights.h */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -30,14 +32,14 @@ enum joule_status joule_cuda_probe(void);
  * there is no device. */
 enum joule_status joule_cuda_device_name(char *buf, size_t size);
 
-/* Upload `m`'s weights and allocate a KV cache for `n_ctx` positions
- * (1 <= n_ctx <= the model's max_positions). On success *ctx is owned by the
- * caller (joule_cuda_free); `m` may be freed afterwards (nothing on the device
- * refers to host memory). On failure *ctx is NULL and nothing is leaked:
+/* Upload the weights `w` binds (the family's layout choices included) and
+ * allocate a KV cache for `n_ctx` positions (1 <= n_ctx <= max_positions).
+ * On success *ctx is owned by the caller (joule_cuda_free); `w` and its model
+ * may be freed afterwards (nothing on the device refers to host memory). On failure *ctx is NULL and nothing is leaked:
  * JOULE_ERR_UNAVAILABLE (no device), JOULE_ERR_UNSUPPORTED (dtype or family the
  * kernels do not handle), JOULE_ERR_NOT_FOUND (a tensor is missing),
  * JOULE_ERR_NOMEM (device memory), JOULE_ERR_INTERNAL (a CUDA call failed). */
-enum joule_status joule_cuda_open(const struct joule_model *m, int n_ctx, void **ctx);
+enum joule_status joule_cuda_open(const struct jn_weights *w, int n_ctx, void **ctx);
 
 /* Forget the cached positions (the next eval may start at n_past = 0). */
 enum joule_status joule_cuda_reset(void *ctx);
