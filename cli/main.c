@@ -9,6 +9,7 @@
 const struct joule_command joule_commands[] = {
     {"generate", "run a model on one prompt and print what it generates", joule_cmd_generate},
     {"version", "print the version and build features", joule_cmd_version},
+    {"synth", "write a random-weight checkpoint with the shape of a study model", joule_cmd_synth},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,49 @@
+/* The shapes `joule synth --like NAME` knows: config.json objects (transformers
+ * 4.x hub style) without weights.  The first twelve are the study's models,
+ * copied from data/paper-model-shapes.json without its "derived" and "source"
+ * notes (tests/test_synth.c checks every field against that file); the tiny-*
+ * shapes are the test fixtures' configs (tests/fixtures/models/<arch>/config.json)
+ * without torch_dtype.  Not clang-formatted (_table.h). */
+static const struct synth_shape {
+    const char *name;
+    const char *config_json;
+} synth_shapes[] = {
+    {"codeparrot/codeparrot-small",
+     "{\"architectures\":[\"GPT2LMHeadModel\"],\"model_type\":\"gpt2\",\"activation_function\":\"gelu_new\",\"n_embd\":768,\"n_layer\":12,\"n_head\":12,\"n_inner\":null,\"n_positions\":1024,\"n_ctx\":1024,\"vocab_size\":32768,\"layer_norm_epsilon\":1e-05,\"scale_attn_weights\":true,\"scale_attn_by_inverse_layer_idx\":true,\"reorder_and_upcast_attn\":true,\"bos_token_id\":50256,\"eos_token_id\":50256,\"tie_word_embeddings\":true}"},
+    {"bigcode/tiny_starcoder_py",
+     "{\"architectures\":[\"GPTBigCodeForCausalLM\"],\"model_type\":\"gpt_bigcode\",\"activation_function\":\"gelu_pytorch_tanh\",\"n_embd\":768,\"n_layer\":20,\"n_head\":12,\"n_inner\":3072,\"n_positions\":8192,\"multi_query\":true,\"vocab_size\":49152,\"layer_norm_epsilon\":1e-05,\"attention_softmax_in_fp32\":true,\"scale_attention_softmax_in_fp32\":true,\"scale_attn_weights\":true,\"bos_token_id\":0,\"eos_token_id\":0,\"transformers_version\":\"4.32.0.dev0\"}"},
+    {"EleutherAI/pythia-410m",
+     "{\"architectures\":[\"GPTNeoXForCausalLM\"],\"model_type\":\"gpt_neox\",\"hidden_act\":\"gelu\",\"hidden_size\":1024,\"num_hidden_layers\":24,\"num_attention_heads\":16,\"intermediate_size\":4096,\"max_position_embeddings\":2048,\"vocab_size\":50304,\"layer_norm_eps\":1e-05,\"rotary_pct\":0.25,\"rotary_emb_base\":10000,\"use_parallel_residual\":true,\"tie_word_embeddings\":false,\"bos_token_id\":0,\"eos_token_id\":0,\"attention_dropout\":0.0,\"hidden_dropout\":0.0,\"classifier_dropout\":0.1,\"initializer_range\":0.02}"},
+    {"bigscience/bloomz-560m",
+     "{\"architectures\":[\"BloomForCausalLM\"],\"model_type\":\"bloom\",\"n_embed\":1024,\"hidden_size\":1024,\"n_layer\":24,\"num_attention_heads\":16,\"n_head\":16,\"n_inner\":null,\"vocab_size\":250880,\"seq_length\":2048,\"layer_norm_epsilon\":1e-05,\"apply_residual_connection_post_layernorm\":false,\"offset_alibi\":100,\"pretraining_tp\":1,\"slow_but_exact\":false,\"attention_softmax_in_fp32\":true,\"masked_softmax_fusion\":true,\"bias_dropout_fusion\":true,\"skip_bias_add\":true,\"skip_bias_add_qkv\":false,\"bos_token_id\":1,\"eos_token_id\":2,\"pad_token_id\":3,\"unk_token_id\":0,\"attention_dropout\":0.0,\"hidden_dropout\":0.0,\"initializer_range\":0.02}"},
+    {"bigcode/starcoderbase-1b",
+     "{\"architectures\":[\"GPTBigCodeForCausalLM\"],\"model_type\":\"gpt_bigcode\",\"activation_function\":\"gelu_pytorch_tanh\",\"n_embd\":2048,\"n_layer\":24,\"n_head\":16,\"n_inner\":8192,\"n_positions\":8192,\"multi_query\":true,\"vocab_size\":49152,\"layer_norm_epsilon\":1e-05,\"attention_softmax_in_fp32\":true,\"scale_attention_softmax_in_fp32\":true,\"scale_attn_weights\":true,\"bos_token_id\":0,\"eos_token_id\":0}"},
+    {"bigscience/bloomz-1b1",
+     "{\"architectures\":[\"BloomForCausalLM\"],\"model_type\":\"bloom\",\"hidden_size\":1536,\"n_layer\":24,\"n_head\":16,\"n_inner\":null,\"vocab_size\":250880,\"seq_length\":2048,\"layer_norm_epsilon\":1e-05,\"apply_residual_connection_post_layernorm\":false,\"offset_alibi\":100,\"pretraining_tp\":1,\"slow_but_exact\":false,\"attention_softmax_in_fp32\":true,\"masked_softmax_fusion\":true,\"bos_token_id\":1,\"eos_token_id\":2,\"pad_token_id\":3,\"unk_token_id\":0}"},
+    {"TinyLlama/TinyLlama-1.1B-Chat-v1.0",
+     "{\"architectures\":[\"LlamaForCausalLM\"],\"model_type\":\"llama\",\"hidden_act\":\"silu\",\"hidden_size\":2048,\"intermediate_size\":5632,\"num_hidden_layers\":22,\"num_attention_heads\":32,\"num_key_value_heads\":4,\"head_dim\":64,\"max_position_embeddings\":2048,\"vocab_size\":32000,\"rms_norm_eps\":1e-05,\"rope_theta\":10000.0,\"rope_scaling\":null,\"attention_bias\":false,\"mlp_bias\":false,\"tie_word_embeddings\":false,\"bos_token_id\":1,\"eos_token_id\":2,\"pretraining_tp\":1,\"initializer_range\":0.02}"},
+    {"EleutherAI/pythia-1.4b",
+     "{\"architectures\":[\"GPTNeoXForCausalLM\"],\"model_type\":\"gpt_neox\",\"hidden_act\":\"gelu\",\"hidden_size\":2048,\"num_hidden_layers\":24,\"num_attention_heads\":16,\"intermediate_size\":8192,\"max_position_embeddings\":2048,\"vocab_size\":50304,\"layer_norm_eps\":1e-05,\"rotary_pct\":0.25,\"rotary_emb_base\":10000,\"use_parallel_residual\":true,\"tie_word_embeddings\":false,\"bos_token_id\":0,\"eos_token_id\":0}"},
+    {"google/codegemma-2b",
+     "{\"architectures\":[\"GemmaForCausalLM\"],\"model_type\":\"gemma\",\"hidden_act\":\"gelu\",\"hidden_activation\":null,\"hidden_size\":2048,\"intermediate_size\":16384,\"num_hidden_layers\":18,\"num_attention_heads\":8,\"num_key_value_heads\":1,\"head_dim\":256,\"max_position_embeddings\":8192,\"vocab_size\":256000,\"rms_norm_eps\":1e-06,\"rope_theta\":10000.0,\"attention_bias\":false,\"bos_token_id\":2,\"eos_token_id\":1,\"pad_token_id\":0,\"torch_dtype\":\"bfloat16\",\"transformers_version\":\"4.38.2\"}"},
+    {"microsoft/phi-2",
+     "{\"architectures\":[\"PhiForCausalLM\"],\"model_type\":\"phi\",\"hidden_act\":\"gelu_new\",\"hidden_size\":2560,\"intermediate_size\":10240,\"num_hidden_layers\":32,\"num_attention_heads\":32,\"num_key_value_heads\":32,\"max_position_embeddings\":2048,\"vocab_size\":51200,\"layer_norm_eps\":1e-05,\"partial_rotary_factor\":0.4,\"rope_theta\":10000.0,\"rope_scaling\":null,\"qk_layernorm\":false,\"resid_pdrop\":0.1,\"embd_pdrop\":0.0,\"attention_dropout\":0.0,\"tie_word_embeddings\":false,\"bos_token_id\":50256,\"eos_token_id\":50256,\"torch_dtype\":\"float16\",\"transformers_version\":\"4.37.0\"}"},
+    {"stabilityai/stablecode-instruct-alpha-3b",
+     "{\"architectures\":[\"GPTNeoXForCausalLM\"],\"model_type\":\"gpt_neox\",\"hidden_act\":\"gelu\",\"hidden_size\":2560,\"num_hidden_layers\":32,\"num_attention_heads\":32,\"intermediate_size\":10240,\"max_position_embeddings\":4096,\"vocab_size\":49152,\"layer_norm_eps\":1e-05,\"rotary_pct\":0.25,\"rotary_emb_base\":10000,\"use_parallel_residual\":true,\"tie_word_embeddings\":false,\"bos_token_id\":0,\"eos_token_id\":0}"},
+    {"stabilityai/stablecode-completion-alpha-3b-4k",
+     "{\"architectures\":[\"GPTNeoXForCausalLM\"],\"model_type\":\"gpt_neox\",\"hidden_act\":\"gelu\",\"hidden_size\":2560,\"num_hidden_layers\":32,\"num_attention_heads\":32,\"intermediate_size\":10240,\"max_position_embeddings\":4096,\"vocab_size\":49152,\"layer_norm_eps\":1e-05,\"rotary_pct\":0.25,\"rotary_emb_base\":10000,\"use_parallel_residual\":true,\"tie_word_embeddings\":false,\"bos_token_id\":0,\"eos_token_id\":0,\"classifier_dropout\":0.1}"},
+    {"tiny-gpt2",
+     "{\"architectures\":[\"GPT2LMHeadModel\"],\"model_type\":\"gpt2\",\"vocab_size\":512,\"n_positions\":128,\"n_embd\":64,\"n_layer\":2,\"n_head\":4,\"n_inner\":null,\"activation_function\":\"gelu_new\",\"layer_norm_epsilon\":1e-05,\"bos_token_id\":0,\"eos_token_id\":0,\"tie_word_embeddings\":true}"},
+    {"tiny-gpt-bigcode",
+     "{\"architectures\":[\"GPTBigCodeForCausalLM\"],\"model_type\":\"gpt_bigcode\",\"vocab_size\":512,\"n_positions\":128,\"n_embd\":64,\"n_layer\":2,\"n_head\":4,\"n_inner\":256,\"activation_function\":\"gelu_pytorch_tanh\",\"layer_norm_epsilon\":1e-05,\"multi_query\":true,\"bos_token_id\":0,\"eos_token_id\":0,\"tie_word_embeddings\":true}"},
+    {"tiny-gpt-neox",
+     "{\"architectures\":[\"GPTNeoXForCausalLM\"],\"model_type\":\"gpt_neox\",\"vocab_size\":512,\"max_position_embeddings\":128,\"hidden_size\":64,\"num_hidden_layers\":2,\"num_attention_heads\":4,\"intermediate_size\":256,\"hidden_act\":\"gelu\",\"rotary_pct\":0.25,\"rotary_emb_base\":10000,\"layer_norm_eps\":1e-05,\"use_parallel_residual\":true,\"tie_word_embeddings\":false,\"bos_token_id\":0,\"eos_token_id\":0}"},
+    {"tiny-bloom",
+     "{\"architectures\":[\"BloomForCausalLM\"],\"model_type\":\"bloom\",\"vocab_size\":512,\"hidden_size\":64,\"n_layer\":2,\"n_head\":4,\"layer_norm_epsilon\":1e-05,\"apply_residual_connection_post_layernorm\":false,\"bos_token_id\":1,\"eos_token_id\":2,\"tie_word_embeddings\":true}"},
+    {"tiny-llama",
+     "{\"architectures\":[\"LlamaForCausalLM\"],\"model_type\":\"llama\",\"vocab_size\":512,\"hidden_size\":64,\"intermediate_size\":160,\"num_hidden_layers\":2,\"num_attention_heads\":4,\"num_key_value_heads\":2,\"hidden_act\":\"silu\",\"max_position_embeddings\":128,\"rms_norm_eps\":1e-05,\"rope_theta\":10000.0,\"tie_word_embeddings\":false,\"attention_bias\":false,\"bos_token_id\":1,\"eos_token_id\":2}"},
+    {"tiny-gemma",
+     "{\"architectures\":[\"GemmaForCausalLM\"],\"model_type\":\"gemma\",\"vocab_size\":512,\"hidden_size\":64,\"intermediate_size\":192,\"num_hidden_layers\":2,\"num_attention_heads\":4,\"num_key_value_heads\":1,\"head_dim\":32,\"hidden_act\":\"gelu_pytorch_tanh\",\"hidden_activation\":\"gelu_pytorch_tanh\",\"max_position_embeddings\":128,\"rms_norm_eps\":1e-06,\"rope_theta\":10000.0,\"tie_word_embeddings\":true,\"attention_bias\":false,\"bos_token_id\":2,\"eos_token_id\":1,\"pad_token_id\":0}"},
+    {"tiny-phi",
+     "{\"architectures\":[\"PhiForCausalLM\"],\"model_type\":\"phi\",\"vocab_size\":512,\"hidden_size\":64,\"intermediate_size\":256,\"num_hidden_layers\":2,\"num_attention_heads\":4,\"num_key_value_heads\":4,\"hidden_act\":\"gelu_new\",\"max_position_embeddings\":128,\"layer_norm_eps\":1e-05,\"rope_theta\":10000.0,\"partial_rotary_factor\":0.4,\"qk_layernorm\":false,\"tie_word_embeddings\":false,\"bos_token_id\":1,\"eos_token_id\":2}"},
+};
