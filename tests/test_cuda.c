@@ -3,8 +3,8 @@
  *
  * Tolerance: |logit_cuda - logit_cpu| <= 1e-3 * max(1, max |logit_cpu|) per
  * row. Both providers widen the same stored weights to float32 and accumulate
- * in float32 (cuBLAS in pedantic mode, so no TF32; the decode GEMVs use FMA
- * trees); what differs is the summation order and the last-ulp behaviour of
+ * in float32 with plain FMAs (the CUDA provider uses no tensor cores, so no
+ * TF32); what differs is the summation order and the last-ulp behaviour of
  * expf/tanhf/cosf, which moves float32 logits by ~1e-5 of their scale on these
  * 2-layer models. 1e-3 leaves two orders of margin while still catching any
  * real layout or formula error (those move logits by O(1)). Greedy ids must be

@@ -6,12 +6,14 @@
  *   (+ residual) → norm → MLP up (+ act / gate) → MLP down (+ residual) } →
  *   final norm → LM head.
  * Decoding (one token) uses warp-per-row GEMV kernels that stream the weights
- * once with 16-byte loads; prompts (several tokens) use cuBLAS SGEMM with the
- * pedantic math mode (no TF32), 16-bit weights widened to float32 first, so
- * every path accumulates in float32 like the CPU provider.  Every kernel reads
+ * once with 16-byte loads; prompts (several tokens) use a tiled GEMM kernel
+ * that widens 16-bit weights in shared memory. Both accumulate in float32 with
+ * plain FMAs (no TF32, no reduced-precision tensor-core paths), as the CPU
+ * provider does. (cuBLAS would need the activations narrowed to 16 bits or the
+ * weights widened in a copy for mixed dtypes, and prompt passes are a small
+ * part of generation time; one less library also keeps the build simple.)  Every kernel reads
  * the token ids and the position from device memory, so the single-token step
  * is captured once as a CUDA graph and replayed for every position. */
-#include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -190,25 +192,65 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32)
     }
 }
 
-/* After a GEMM into tmp [n, N]: y = act(tmp + bias) + res. y may alias res. */
-__global__ void k_epilogue(const float *__restrict__ tmp, float *y, const float *__restrict__ bias,
-                           const float *res, int N, size_t total, int act)
+/* Y[n, N] = act(X[n, K] W[N, K]^T + bias) + res, for prompt passes (n > 1).
+ * 64×64 output tiles, 16-deep K slices staged in shared memory as float32 (16-bit
+ * weights are widened on load), 4×4 outputs per thread, float32 FMA throughout:
+ * the same arithmetic as the GEMV path and the CPU provider, no TF32. Y may alias
+ * res (each output is read, then written, by one thread). */
+#define GT 64
+#define GK 16
+template <typename T>
+__global__ void __launch_bounds__(256)
+    k_gemm(const T *__restrict__ W, const float *__restrict__ X, float *Y,
+           const float *__restrict__ bias, const float *res, int n, int N, int K, int act)
 {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
-         i += (size_t)gridDim.x * blockDim.x) {
-        float v = tmp[i] + (bias ? bias[i % N] : 0.0f);
-        v = act_apply(v, act);
-        if (res) v += res[i];
-        y[i] = v;
+    __shared__ float xs[GK][GT + 4];
+    __shared__ float ws[GK][GT + 4];
+    int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
+    int row0 = blockIdx.y * GT, col0 = blockIdx.x * GT;
+    float acc[4][4];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) acc[i][j] = 0.0f;
+    for (int k0 = 0; k0 < K; k0 += GK) {
+        for (int i = threadIdx.x; i < GT * GK; i += 256) {
+            int r = i / GK, k = i - r * GK, gk = k0 + k;
+            int gr = row0 + r, gc = col0 + r;
+            xs[k][r] = gr < n && gk < K ? X[(size_t)gr * K + gk] : 0.0f;
+            ws[k][r] = gc < N && gk < K ? wvec<T>::one(W + (size_t)gc * K, gk) : 0.0f;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int k = 0; k < GK; k++) {
+            float a[4], b[4];
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                a[i] = xs[k][ty * 4 + i];
+                b[i] = ws[k][tx * 4 + i];
+            }
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+#pragma unroll
+                for (int j = 0; j < 4; j++) acc[i][j] += a[i] * b[j];
+        }
+        __syncthreads();
     }
-}
-
-__global__ void k_to_f32(const void *__restrict__ src, int type, float *__restrict__ dst,
-                         size_t total)
-{
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
-         i += (size_t)gridDim.x * blockDim.x)
-        dst[i] = ld_elem(src, type, i);
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        int r = row0 + ty * 4 + i;
+        if (r >= n) continue;
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            int col = col0 + tx * 4 + j;
+            if (col >= N) continue;
+            size_t at = (size_t)r * N + col;
+            float v = acc[i][j] + (bias ? bias[col] : 0.0f);
+            v = act_apply(v, act);
+            if (res) v += res[at];
+            Y[at] = v;
+        }
+    }
 }
 
 /* h[t,:] = (emb[tok[t],:] (+ pos_emb[n_past + t,:])) * scale. io[0] = n_past, io[1..] = ids. */
@@ -419,16 +461,13 @@ struct cuda_ctx {
     float *kc, *vc; /* [layers][nkv][n_ctx][hd] */
 
     /* scratch for CHUNK tokens */
-    float *h, *a, *m, *qkv, *q, *att, *ff, *gu, *tmp, *logits;
-    float *wide; /* F32 copy of a 16-bit weight for cuBLAS; wide_n floats */
-    size_t wide_n;
+    float *h, *a, *m, *qkv, *q, *att, *ff, *gu, *logits;
     int *io;      /* device: [0] n_past, [1..] ids */
     int *io_host; /* pinned */
     float *logits_host; /* pinned [V] */
     size_t attn_smem;
 
     cudaStream_t stream;
-    cublasHandle_t blas;
     cudaGraph_t graph;
     cudaGraphExec_t graph_exec;
     int use_graphs;
@@ -444,14 +483,6 @@ struct cuda_ctx {
             return joule_errorf(e_ == cudaErrorMemoryAllocation ? JOULE_ERR_NOMEM                  \
                                                                 : JOULE_ERR_INTERNAL,              \
                                 "CUDA: %s failed: %s", #call, cudaGetErrorString(e_));             \
-    } while (0)
-
-#define CB(call)                                                                                   \
-    do {                                                                                           \
-        cublasStatus_t b_ = (call);                                                                \
-        if (b_ != CUBLAS_STATUS_SUCCESS)                                                           \
-            return joule_errorf(JOULE_ERR_INTERNAL, "cuBLAS: %s failed: status %d", #call,        \
-                                (int)b_);                                                          \
     } while (0)
 
 #define TRY(expr)                                                                                  \
@@ -813,9 +844,6 @@ static enum joule_status open_impl(struct cuda_ctx *c, const struct jn_weights *
     TRY(dalloc(c, (void **)&c->vc, kv * sizeof(float)));
     size_t D = (size_t)c->D, QD = (size_t)c->nh * c->hd;
     size_t up_n = (size_t)(c->gated ? 2 * c->I : c->I);
-    size_t maxN = D;
-    if ((size_t)c->qkvl.qkv_dim > maxN) maxN = (size_t)c->qkvl.qkv_dim;
-    if (up_n > maxN) maxN = up_n;
     TRY(dalloc(c, (void **)&c->h, CHUNK * D * sizeof(float)));
     TRY(dalloc(c, (void **)&c->a, CHUNK * D * sizeof(float)));
     TRY(dalloc(c, (void **)&c->m, CHUNK * D * sizeof(float)));
@@ -824,7 +852,6 @@ static enum joule_status open_impl(struct cuda_ctx *c, const struct jn_weights *
     TRY(dalloc(c, (void **)&c->att, CHUNK * QD * sizeof(float)));
     TRY(dalloc(c, (void **)&c->ff, CHUNK * (size_t)c->I * sizeof(float)));
     TRY(dalloc(c, (void **)&c->gu, CHUNK * up_n * sizeof(float)));
-    TRY(dalloc(c, (void **)&c->tmp, CHUNK * maxN * sizeof(float)));
     TRY(dalloc(c, (void **)&c->logits, CHUNK * (size_t)c->V * sizeof(float)));
     TRY(dalloc(c, (void **)&c->io, (CHUNK + 1) * sizeof(int)));
     CU(cudaMallocHost((void **)&c->io_host, (CHUNK + 1) * sizeof(int)));
@@ -842,10 +869,6 @@ static enum joule_status open_impl(struct cuda_ctx *c, const struct jn_weights *
                             (int)c->attn_smem));
 
     CU(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
-    CB(cublasCreate(&c->blas));
-    CB(cublasSetStream(c->blas, c->stream));
-    /* float32 products must stay float32: no TF32 or other reduced-precision paths */
-    CB(cublasSetMathMode(c->blas, CUBLAS_PEDANTIC_MATH));
     const char *env = getenv("JOULE_CUDA_GRAPHS");
     c->use_graphs = !(env && !strcmp(env, "0"));
     CU(cudaDeviceSynchronize());
@@ -859,7 +882,6 @@ extern "C" void joule_cuda_free(void *ctx)
     if (c->stream) cudaStreamSynchronize(c->stream);
     if (c->graph_exec) cudaGraphExecDestroy(c->graph_exec);
     if (c->graph) cudaGraphDestroy(c->graph);
-    if (c->blas) cublasDestroy(c->blas);
     if (c->stream) cudaStreamDestroy(c->stream);
     for (size_t i = 0; i < c->n_allocs; i++) cudaFree(c->allocs[i]);
     if (c->io_host) cudaFreeHost(c->io_host);
@@ -919,34 +941,20 @@ static enum joule_status matmul(struct cuda_ctx *c, const struct linear *L, cons
         }
         return JOULE_OK;
     }
-    const float *W = (const float *)L->w;
-    size_t wn = (size_t)L->N * L->K;
-    if (L->type != WT_F32) {
-        if (c->wide_n < wn) {
-            /* grow the widening buffer (sized by the largest matrix used in a prompt pass) */
-            CU(cudaStreamSynchronize(c->stream));
-            for (size_t i = 0; i < c->n_allocs; i++)
-                if (c->allocs[i] == c->wide) {
-                    cudaFree(c->wide);
-                    c->allocs[i] = c->allocs[--c->n_allocs];
-                    break;
-                }
-            c->wide = NULL;
-            c->wide_n = 0;
-            TRY(dalloc(c, (void **)&c->wide, wn * sizeof(float)));
-            c->wide_n = wn;
-        }
-        unsigned blocks = (unsigned)((wn + 255) / 256 < 65535 * 8 ? (wn + 255) / 256 : 65535 * 8);
-        k_to_f32<<<blocks, 256, 0, c->stream>>>(L->w, L->type, c->wide, wn);
-        W = c->wide;
+    dim3 grid((unsigned)((L->N + GT - 1) / GT), (unsigned)((n + GT - 1) / GT));
+    switch (L->type) {
+    case WT_F16:
+        k_gemm<__half><<<grid, 256, 0, c->stream>>>((const __half *)L->w, x, y, L->b, res, n, L->N,
+                                                     L->K, act);
+        break;
+    case WT_BF16:
+        k_gemm<__nv_bfloat16><<<grid, 256, 0, c->stream>>>((const __nv_bfloat16 *)L->w, x, y, L->b,
+                                                            res, n, L->N, L->K, act);
+        break;
+    default:
+        k_gemm<float><<<grid, 256, 0, c->stream>>>((const float *)L->w, x, y, L->b, res, n, L->N,
+                                                    L->K, act);
     }
-    const float one = 1.0f, zero = 0.0f;
-    /* row-major y[n,N] = x[n,K] W[N,K]^T  ⇔  column-major y'(N×n) = W'(K×N)^T x'(K×n) */
-    CB(cublasSgemm(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, L->N, n, L->K, &one, W, L->K, x, L->K, &zero,
-                   c->tmp, L->N));
-    size_t total = (size_t)n * L->N;
-    unsigned blocks = (unsigned)((total + 255) / 256);
-    k_epilogue<<<blocks, 256, 0, c->stream>>>(c->tmp, y, L->b, res, L->N, total, act);
     return JOULE_OK;
 }
 
