@@ -72,20 +72,26 @@ static double median(double *v, int n)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bench_decode --model DIR [--engine native] [--provider cpu|cuda]\n"
-               "                      [--prompt-len N] [--new-tokens N] [--runs N]\n"
-               "                      [--min-seconds S] [--warmup N] [--threads N] [--json FILE]\n");
+    fprintf(f,
+            "usage: bench_decode --model DIR [--engine native] [--provider cpu|cuda]\n"
+            "                      [--prompt-len N] [--new-tokens N] [--runs N]\n"
+            "                      [--min-seconds S] [--warmup N] [--threads N] [--json FILE]\n");
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'},      {"engine", required_argument, 0, 'e'},
-        {"provider", required_argument, 0, 'p'},   {"prompt-len", required_argument, 0, 'l'},
-        {"new-tokens", required_argument, 0, 'n'}, {"runs", required_argument, 0, 'r'},
-        {"min-seconds", required_argument, 0, 's'}, {"warmup", required_argument, 0, 'w'},
-        {"threads", required_argument, 0, 't'},    {"json", required_argument, 0, 'j'},
-        {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
+                                         {"engine", required_argument, 0, 'e'},
+                                         {"provider", required_argument, 0, 'p'},
+                                         {"prompt-len", required_argument, 0, 'l'},
+                                         {"new-tokens", required_argument, 0, 'n'},
+                                         {"runs", required_argument, 0, 'r'},
+                                         {"min-seconds", required_argument, 0, 's'},
+                                         {"warmup", required_argument, 0, 'w'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"json", required_argument, 0, 'j'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *model = NULL, *json = NULL;
     struct joule_engine_params ep = joule_engine_default_params();
     int prompt_len = 32, new_tokens = 64, runs = 5, warmup = 2;
@@ -93,18 +99,42 @@ int main(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'm': model = optarg; break;
-        case 'e': ep.engine = optarg; break;
-        case 'p': ep.provider = optarg; break;
-        case 'l': prompt_len = atoi(optarg); break;
-        case 'n': new_tokens = atoi(optarg); break;
-        case 'r': runs = atoi(optarg); break;
-        case 's': min_s = atof(optarg); break;
-        case 'w': warmup = atoi(optarg); break;
-        case 't': ep.n_threads = atoi(optarg); break;
-        case 'j': json = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'm':
+            model = optarg;
+            break;
+        case 'e':
+            ep.engine = optarg;
+            break;
+        case 'p':
+            ep.provider = optarg;
+            break;
+        case 'l':
+            prompt_len = atoi(optarg);
+            break;
+        case 'n':
+            new_tokens = atoi(optarg);
+            break;
+        case 'r':
+            runs = atoi(optarg);
+            break;
+        case 's':
+            min_s = atof(optarg);
+            break;
+        case 'w':
+            warmup = atoi(optarg);
+            break;
+        case 't':
+            ep.n_threads = atoi(optarg);
+            break;
+        case 'j':
+            json = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (!model || prompt_len < 1 || new_tokens < 2 || runs < 1 || runs > 1000) {
@@ -157,7 +187,8 @@ int main(int argc, char **argv)
         dec[r] = (double)dns * 1e-6 / (double)(toks - reps);
         jpt[r] = have_nvml && mj0 >= 0 && mj1 >= 0 ? (mj1 - mj0) * 1e-3 / (double)toks : -1.0;
         reps_total += reps;
-        fprintf(stderr, "run %d: %d generations, %.4f ms/token e2e, %.4f ms/token decode, %.4f J/token\n",
+        fprintf(stderr,
+                "run %d: %d generations, %.4f ms/token e2e, %.4f ms/token decode, %.4f J/token\n",
                 r, reps, e2e[r], dec[r], jpt[r]);
     }
     if (!rc) {

@@ -129,8 +129,8 @@ static void check_fixture(const char *name)
     /* the same prompt in two pieces: positions continue from n_past */
     int first = np / 2;
     CHECK_OK(joule_cuda_eval(gpu_nograph, prompt, (size_t)first, 0, NULL, 0));
-    CHECK_OK(joule_cuda_eval(gpu_nograph, prompt + first, (size_t)(np - first), (size_t)first, lg2,
-                             1));
+    CHECK_OK(
+        joule_cuda_eval(gpu_nograph, prompt + first, (size_t)(np - first), (size_t)first, lg2, 1));
     err = max_err(lg2, lc + (size_t)first * V, (size_t)(np - first) * V, &scale);
     CHECK_NEAR(err / scale, 0.0, TOL);
 

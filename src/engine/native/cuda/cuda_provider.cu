@@ -31,7 +31,15 @@ extern "C" {
 /* ---- small device helpers ---------------------------------------------- */
 
 enum { WT_F32 = 0, WT_F16 = 1, WT_BF16 = 2 };
-enum { ACT_NONE = 0, ACT_GELU_TANH, ACT_GELU_ERF, ACT_SILU, ACT_RELU, ACT_BLOOM_GELU, ACT_QUICK_GELU };
+enum {
+    ACT_NONE = 0,
+    ACT_GELU_TANH,
+    ACT_GELU_ERF,
+    ACT_SILU,
+    ACT_RELU,
+    ACT_BLOOM_GELU,
+    ACT_QUICK_GELU
+};
 
 #define GEMV_WARPS 8
 #define NORM_THREADS 256
@@ -40,13 +48,15 @@ enum { ACT_NONE = 0, ACT_GELU_TANH, ACT_GELU_ERF, ACT_SILU, ACT_RELU, ACT_BLOOM_
 
 __device__ __forceinline__ float warp_sum(float v)
 {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
 
 __device__ __forceinline__ float warp_max(float v)
 {
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    for (int o = 16; o > 0; o >>= 1)
+        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
     return v;
 }
 
@@ -81,21 +91,30 @@ __device__ __forceinline__ float act_apply(float x, int act)
         float inner = 0.7978845608028654f * (x + 0.044715f * x * x * x);
         return 0.5f * x * (1.0f + tanhf(inner));
     }
-    case ACT_GELU_ERF: return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f));
-    case ACT_SILU: return x / (1.0f + expf(-x));
-    case ACT_RELU: return x > 0.0f ? x : 0.0f;
-    case ACT_BLOOM_GELU: return x * 0.5f * (1.0f + tanhf(0.79788456f * x * (1.0f + 0.044715f * x * x)));
-    case ACT_QUICK_GELU: return x / (1.0f + expf(-1.702f * x));
-    default: return x;
+    case ACT_GELU_ERF:
+        return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f));
+    case ACT_SILU:
+        return x / (1.0f + expf(-x));
+    case ACT_RELU:
+        return x > 0.0f ? x : 0.0f;
+    case ACT_BLOOM_GELU:
+        return x * 0.5f * (1.0f + tanhf(0.79788456f * x * (1.0f + 0.044715f * x * x)));
+    case ACT_QUICK_GELU:
+        return x / (1.0f + expf(-1.702f * x));
+    default:
+        return x;
     }
 }
 
 __device__ __forceinline__ float ld_elem(const void *p, int type, size_t i)
 {
     switch (type) {
-    case WT_F16: return __half2float(((const __half *)p)[i]);
-    case WT_BF16: return __bfloat162float(((const __nv_bfloat16 *)p)[i]);
-    default: return ((const float *)p)[i];
+    case WT_F16:
+        return __half2float(((const __half *)p)[i]);
+    case WT_BF16:
+        return __bfloat162float(((const __nv_bfloat16 *)p)[i]);
+    default:
+        return ((const float *)p)[i];
     }
 }
 
@@ -181,7 +200,8 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32)
             }
         }
     } else {
-        for (int i = lane; i < K; i += 32) acc += wvec<T>::one(w, i) * x[i];
+        for (int i = lane; i < K; i += 32)
+            acc += wvec<T>::one(w, i) * x[i];
     }
     acc = warp_sum(acc);
     if (lane == 0) {
@@ -193,46 +213,49 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32)
 }
 
 /* Y[n, N] = act(X[n, K] W[N, K]^T + bias) + res, for prompt passes (n > 1).
- * 64×64 output tiles, 16-deep K slices staged in shared memory as float32 (16-bit
- * weights are widened on load), 4×4 outputs per thread, float32 FMA throughout:
- * the same arithmetic as the GEMV path and the CPU provider, no TF32. Y may alias
- * res (each output is read, then written, by one thread). */
-#define GT 64
+ * Tiles of GM tokens × GN outputs (prompts are short: few token rows, many output
+ * columns), GK-deep K slices staged in shared memory as float32 (16-bit weights
+ * are widened on load), 4×4 outputs per thread, float32 FMA throughout: the same
+ * arithmetic as the GEMV path and the CPU provider, no TF32. Y may alias res
+ * (each output is read, then written, by one thread). */
+#define GM 32
+#define GN 128
 #define GK 16
 template <typename T>
 __global__ void __launch_bounds__(256)
     k_gemm(const T *__restrict__ W, const float *__restrict__ X, float *Y,
            const float *__restrict__ bias, const float *res, int n, int N, int K, int act)
 {
-    __shared__ float xs[GK][GT + 4];
-    __shared__ float ws[GK][GT + 4];
-    int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
-    int row0 = blockIdx.y * GT, col0 = blockIdx.x * GT;
+    __shared__ __align__(16) float xs[GK][GM + 4];
+    __shared__ __align__(16) float ws[GK][GN + 4];
+    int tx = threadIdx.x & 31, ty = threadIdx.x >> 5; /* 32 × 8 threads, 4 × 4 outputs each */
+    int row0 = blockIdx.y * GM, col0 = blockIdx.x * GN;
     float acc[4][4];
 #pragma unroll
     for (int i = 0; i < 4; i++)
 #pragma unroll
-        for (int j = 0; j < 4; j++) acc[i][j] = 0.0f;
+        for (int j = 0; j < 4; j++)
+            acc[i][j] = 0.0f;
     for (int k0 = 0; k0 < K; k0 += GK) {
-        for (int i = threadIdx.x; i < GT * GK; i += 256) {
-            int r = i / GK, k = i - r * GK, gk = k0 + k;
-            int gr = row0 + r, gc = col0 + r;
+        for (int i = threadIdx.x; i < GM * GK; i += 256) {
+            int r = i / GK, k = i - r * GK, gk = k0 + k, gr = row0 + r;
             xs[k][r] = gr < n && gk < K ? X[(size_t)gr * K + gk] : 0.0f;
+        }
+        for (int i = threadIdx.x; i < GN * GK; i += 256) {
+            int r = i / GK, k = i - r * GK, gk = k0 + k, gc = col0 + r;
             ws[k][r] = gc < N && gk < K ? wvec<T>::one(W + (size_t)gc * K, gk) : 0.0f;
         }
         __syncthreads();
 #pragma unroll
         for (int k = 0; k < GK; k++) {
-            float a[4], b[4];
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                a[i] = xs[k][ty * 4 + i];
-                b[i] = ws[k][tx * 4 + i];
-            }
+            float4 a = *(const float4 *)&xs[k][ty * 4];
+            float4 b = *(const float4 *)&ws[k][tx * 4];
+            float av[4] = {a.x, a.y, a.z, a.w}, bv[4] = {b.x, b.y, b.z, b.w};
 #pragma unroll
             for (int i = 0; i < 4; i++)
 #pragma unroll
-                for (int j = 0; j < 4; j++) acc[i][j] += a[i] * b[j];
+                for (int j = 0; j < 4; j++)
+                    acc[i][j] += av[i] * bv[j];
         }
         __syncthreads();
     }
@@ -276,7 +299,8 @@ __global__ void k_layernorm(const float *x, float *y, const float *__restrict__ 
     const float *xr = x + (size_t)blockIdx.x * D;
     float *yr = y + (size_t)blockIdx.x * D;
     float s = 0.0f;
-    for (int i = threadIdx.x; i < D; i += blockDim.x) s += xr[i];
+    for (int i = threadIdx.x; i < D; i += blockDim.x)
+        s += xr[i];
     float mean = block_sum(s, sh) / (float)D;
     float v = 0.0f;
     for (int i = threadIdx.x; i < D; i += blockDim.x) {
@@ -298,8 +322,9 @@ __global__ void k_rmsnorm(const float *x, float *y, const float *__restrict__ w,
     const float *xr = x + (size_t)blockIdx.x * D;
     float *yr = y + (size_t)blockIdx.x * D;
     float s = 0.0f;
-    for (int i = threadIdx.x; i < D; i += blockDim.x) s += xr[i] * xr[i];
-    float r = rsqrtf(block_sum(s, sh) / (float)D + eps);
+    for (int i = threadIdx.x; i < D; i += blockDim.x)
+        s += xr[i] * xr[i];
+    float r = 1.0f / sqrtf(block_sum(s, sh) / (float)D + eps);
     __syncthreads();
     for (int i = threadIdx.x; i < D; i += blockDim.x)
         yr[i] = xr[i] * r * (add_one ? 1.0f + w[i] : w[i]);
@@ -319,9 +344,9 @@ __device__ __forceinline__ float rope_elem(const float *src, int d, int rot, int
 }
 
 struct qkv_layout {
-    int qkv_dim;            /* row length of the fused projection output */
+    int qkv_dim;             /* row length of the fused projection output */
     int q_off, k_off, v_off; /* offset of head 0's q, k, v in a row */
-    int q_hs, kv_hs;        /* stride between heads */
+    int q_hs, kv_hs;         /* stride between heads */
 };
 
 /* Split the fused QKV rows, rotate q and k, store k and v in the layer's cache
@@ -336,7 +361,8 @@ __global__ void k_qkv_post(const float *__restrict__ qkv, float *__restrict__ q,
     const float *row = qkv + (size_t)t * L.qkv_dim;
     for (int idx = threadIdx.x; idx < nh * hd; idx += blockDim.x) {
         int h = idx / hd, d = idx - h * hd;
-        q[((size_t)t * nh + h) * hd + d] = rope_elem(row + L.q_off + h * L.q_hs, d, rot, pos, inv_freq);
+        q[((size_t)t * nh + h) * hd + d] =
+            rope_elem(row + L.q_off + h * L.q_hs, d, rot, pos, inv_freq);
     }
     for (int idx = threadIdx.x; idx < nkv * hd; idx += blockDim.x) {
         int h = idx / hd, d = idx - h * hd;
@@ -351,34 +377,36 @@ __global__ void k_qkv_post(const float *__restrict__ qkv, float *__restrict__ q,
  * + ATTN_THREADS partial sums. ALiBi adds slope[h] * key position. */
 __global__ void __launch_bounds__(ATTN_THREADS)
     k_attention(const float *__restrict__ q, const float *__restrict__ kc,
-                const float *__restrict__ vc, float *__restrict__ out,
-                const int *__restrict__ io, int nh, int nkv, int hd, int n_ctx, float scale,
-                const float *__restrict__ alibi)
+                const float *__restrict__ vc, float *__restrict__ out, const int *__restrict__ io,
+                int nh, int nkv, int hd, int n_ctx, float scale, const float *__restrict__ alibi)
 {
     extern __shared__ float smem[];
     __shared__ float red[32];
-    float *sc = smem;               /* [n_ctx] */
-    float *qs = smem + n_ctx;       /* [hd] */
-    float *part = qs + hd;          /* [ATTN_THREADS] */
+    float *sc = smem;         /* [n_ctx] */
+    float *qs = smem + n_ctx; /* [hd] */
+    float *part = qs + hd;    /* [ATTN_THREADS] */
     int h = blockIdx.x, t = blockIdx.y;
     int L = io[0] + t + 1;
     int kvh = h / (nh / nkv);
     const float *K = kc + (size_t)kvh * n_ctx * hd;
     const float *V = vc + (size_t)kvh * n_ctx * hd;
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) qs[d] = q[((size_t)t * nh + h) * hd + d];
+    for (int d = threadIdx.x; d < hd; d += blockDim.x)
+        qs[d] = q[((size_t)t * nh + h) * hd + d];
     __syncthreads();
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
     float slope = alibi ? alibi[h] : 0.0f;
     for (int j = warp; j < L; j += nw) {
         const float *kr = K + (size_t)j * hd;
         float s = 0.0f;
-        for (int d = lane; d < hd; d += 32) s += qs[d] * kr[d];
+        for (int d = lane; d < hd; d += 32)
+            s += qs[d] * kr[d];
         s = warp_sum(s);
         if (lane == 0) sc[j] = s * scale + slope * (float)j;
     }
     __syncthreads();
     float m = -INFINITY;
-    for (int j = threadIdx.x; j < L; j += blockDim.x) m = fmaxf(m, sc[j]);
+    for (int j = threadIdx.x; j < L; j += blockDim.x)
+        m = fmaxf(m, sc[j]);
     m = block_max(m, red);
     float sum = 0.0f;
     for (int j = threadIdx.x; j < L; j += blockDim.x) {
@@ -392,20 +420,23 @@ __global__ void __launch_bounds__(ATTN_THREADS)
     if (hd >= (int)blockDim.x) {
         for (int d = threadIdx.x; d < hd; d += blockDim.x) {
             float acc = 0.0f;
-            for (int j = 0; j < L; j++) acc += sc[j] * V[(size_t)j * hd + d];
+            for (int j = 0; j < L; j++)
+                acc += sc[j] * V[(size_t)j * hd + d];
             o[d] = acc * inv;
         }
     } else {
         int G = blockDim.x / hd, g = threadIdx.x / hd, d = threadIdx.x - g * hd;
         if (g < G) {
             float acc = 0.0f;
-            for (int j = g; j < L; j += G) acc += sc[j] * V[(size_t)j * hd + d];
+            for (int j = g; j < L; j += G)
+                acc += sc[j] * V[(size_t)j * hd + d];
             part[g * hd + d] = acc;
         }
         __syncthreads();
         if (threadIdx.x < hd) {
             float acc = 0.0f;
-            for (int k = 0; k < G; k++) acc += part[k * hd + threadIdx.x];
+            for (int k = 0; k < G; k++)
+                acc += part[k * hd + threadIdx.x];
             o[threadIdx.x] = acc * inv;
         }
     }
@@ -426,11 +457,11 @@ __global__ void k_gated(const float *__restrict__ gu, float *__restrict__ out, i
 /* ---- host side ------------------------------------------------------------ */
 
 struct linear {
-    void *w;    /* [N, K] row-major, device */
-    int type;   /* WT_* */
+    void *w;  /* [N, K] row-major, device */
+    int type; /* WT_* */
     int N, K;
-    float *b;   /* [N] or NULL */
-    int vec;    /* 16-byte vector loads are valid */
+    float *b; /* [N] or NULL */
+    int vec;  /* 16-byte vector loads are valid */
 };
 
 struct layer {
@@ -462,8 +493,8 @@ struct cuda_ctx {
 
     /* scratch for CHUNK tokens */
     float *h, *a, *m, *qkv, *q, *att, *ff, *gu, *logits;
-    int *io;      /* device: [0] n_past, [1..] ids */
-    int *io_host; /* pinned */
+    int *io;            /* device: [0] n_past, [1..] ids */
+    int *io_host;       /* pinned */
     float *logits_host; /* pinned [V] */
     size_t attn_smem;
 
@@ -553,10 +584,14 @@ static enum joule_status dalloc(struct cuda_ctx *c, void **p, size_t bytes)
 static int wtype_of(enum joule_dtype t)
 {
     switch (t) {
-    case JOULE_DTYPE_F32: return WT_F32;
-    case JOULE_DTYPE_F16: return WT_F16;
-    case JOULE_DTYPE_BF16: return WT_BF16;
-    default: return -1;
+    case JOULE_DTYPE_F32:
+        return WT_F32;
+    case JOULE_DTYPE_F16:
+        return WT_F16;
+    case JOULE_DTYPE_BF16:
+        return WT_BF16;
+    default:
+        return -1;
     }
 }
 
@@ -570,8 +605,12 @@ static float host_elem(const void *data, enum joule_dtype t, size_t i)
 {
     uint16_t u;
     switch (t) {
-    case JOULE_DTYPE_F16: memcpy(&u, (const char *)data + 2 * i, 2); return jn_half_to_float(u);
-    case JOULE_DTYPE_BF16: memcpy(&u, (const char *)data + 2 * i, 2); return jn_bf16_to_float(u);
+    case JOULE_DTYPE_F16:
+        memcpy(&u, (const char *)data + 2 * i, 2);
+        return jn_half_to_float(u);
+    case JOULE_DTYPE_BF16:
+        memcpy(&u, (const char *)data + 2 * i, 2);
+        return jn_bf16_to_float(u);
     default: {
         float f;
         memcpy(&f, (const char *)data + 4 * i, 4);
@@ -594,9 +633,9 @@ static enum joule_status upload_vec(struct cuda_ctx *c, const float *v, int n, f
  * matrix in the stored dtype (float32 when the parts' dtypes differ); GPT-2's
  * Conv1D [in, out] parts are transposed here. Biases (may be NULL; a missing
  * one is zero when another part has one) are concatenated likewise. */
-static enum joule_status upload_linear(struct cuda_ctx *c, int nparts, const struct jn_mat *const *p,
-                                       const float *const *bias, const char *what,
-                                       struct linear *L)
+static enum joule_status upload_linear(struct cuda_ctx *c, int nparts,
+                                       const struct jn_mat *const *p, const float *const *bias,
+                                       const char *what, struct linear *L)
 {
     int K = -1, N = 0, type = -1, mixed = 0;
     memset(L, 0, sizeof *L);
@@ -674,12 +713,18 @@ static enum joule_status upload_linear(struct cuda_ctx *c, int nparts, const str
 static int act_of(enum jn_act a)
 {
     switch (a) {
-    case JN_ACT_GELU_TANH: return ACT_GELU_TANH;
-    case JN_ACT_GELU_ERF: return ACT_GELU_ERF;
-    case JN_ACT_SILU: return ACT_SILU;
-    case JN_ACT_BLOOM_GELU: return ACT_BLOOM_GELU;
-    case JN_ACT_RELU: return ACT_RELU;
-    case JN_ACT_QUICK_GELU: return ACT_QUICK_GELU;
+    case JN_ACT_GELU_TANH:
+        return ACT_GELU_TANH;
+    case JN_ACT_GELU_ERF:
+        return ACT_GELU_ERF;
+    case JN_ACT_SILU:
+        return ACT_SILU;
+    case JN_ACT_BLOOM_GELU:
+        return ACT_BLOOM_GELU;
+    case JN_ACT_RELU:
+        return ACT_RELU;
+    case JN_ACT_QUICK_GELU:
+        return ACT_QUICK_GELU;
     }
     return -1;
 }
@@ -705,8 +750,8 @@ static enum joule_status load_weights(struct cuda_ctx *c, const struct jn_weight
     /* embeddings [vocab, hidden] as stored (n_out = rows, n_in = hidden) */
     const struct jn_mat *E = &w->tok_emb;
     if (E->n_in != D || E->n_out < c->V)
-        return joule_errorf(JOULE_ERR_FORMAT, "CUDA provider: token embeddings are %dx%d",
-                            E->n_out, E->n_in);
+        return joule_errorf(JOULE_ERR_FORMAT, "CUDA provider: token embeddings are %dx%d", E->n_out,
+                            E->n_in);
     TRY(upload_matrix(c, E, &c->emb, &c->emb_type, "the token embedding"));
     if (w->pos_emb.data) {
         if (w->pos_emb.n_in != D || w->pos_emb.n_out < c->n_ctx)
@@ -732,8 +777,9 @@ static enum joule_status load_weights(struct cuda_ctx *c, const struct jn_weight
         TRY(upload_linear(c, 1, hp, hb, "output head", &c->head));
     }
     if (c->head.N != c->V || c->head.K != D)
-        return joule_errorf(JOULE_ERR_FORMAT, "CUDA provider: the output head is %dx%d, expected %dx%d",
-                            c->head.N, c->head.K, c->V, D);
+        return joule_errorf(JOULE_ERR_FORMAT,
+                            "CUDA provider: the output head is %dx%d, expected %dx%d", c->head.N,
+                            c->head.K, c->V, D);
 
     for (int l = 0; l < g->n_layers; l++) {
         const struct jn_layer *S = &w->layers[l];
@@ -807,8 +853,8 @@ static enum joule_status open_impl(struct cuda_ctx *c, const struct jn_weights *
     c->emb_scale = w->emb_scale != 0.0f ? w->emb_scale : 1.0f;
     c->rot = g->rotary_dim;
     if (c->rot < 0 || c->rot > c->hd || (c->rot & 1) || (c->rot && !w->inv_freq))
-        return joule_errorf(JOULE_ERR_FORMAT, "CUDA provider: rotary_dim %d does not fit head_dim %d",
-                            c->rot, c->hd);
+        return joule_errorf(JOULE_ERR_FORMAT,
+                            "CUDA provider: rotary_dim %d does not fit head_dim %d", c->rot, c->hd);
 
     /* fused QKV row layout */
     struct qkv_layout *L = &c->qkvl;
@@ -865,8 +911,12 @@ static enum joule_status open_impl(struct cuda_ctx *c, const struct jn_weights *
                             "CUDA provider: a context of %d positions needs %zu bytes of shared "
                             "memory per block; the device has %zu",
                             c->n_ctx, c->attn_smem, (size_t)p.sharedMemPerBlockOptin);
-    CU(cudaFuncSetAttribute(k_attention, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                            (int)c->attn_smem));
+    /* the limit is per kernel, not per handle: only ever raise it */
+    cudaFuncAttributes fa;
+    CU(cudaFuncGetAttributes(&fa, k_attention));
+    if ((size_t)fa.maxDynamicSharedSizeBytes < c->attn_smem)
+        CU(cudaFuncSetAttribute(k_attention, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                (int)c->attn_smem));
 
     CU(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
     const char *env = getenv("JOULE_CUDA_GRAPHS");
@@ -883,7 +933,8 @@ extern "C" void joule_cuda_free(void *ctx)
     if (c->graph_exec) cudaGraphExecDestroy(c->graph_exec);
     if (c->graph) cudaGraphDestroy(c->graph);
     if (c->stream) cudaStreamDestroy(c->stream);
-    for (size_t i = 0; i < c->n_allocs; i++) cudaFree(c->allocs[i]);
+    for (size_t i = 0; i < c->n_allocs; i++)
+        cudaFree(c->allocs[i]);
     if (c->io_host) cudaFreeHost(c->io_host);
     if (c->logits_host) cudaFreeHost(c->logits_host);
     (void)cudaGetLastError();
@@ -921,8 +972,8 @@ extern "C" enum joule_status joule_cuda_reset(void *ctx)
 }
 
 /* y[n, N] = act(x[n, K] W^T + b) + res. */
-static enum joule_status matmul(struct cuda_ctx *c, const struct linear *L, const float *x, float *y,
-                                int n, int act, const float *res)
+static enum joule_status matmul(struct cuda_ctx *c, const struct linear *L, const float *x,
+                                float *y, int n, int act, const float *res)
 {
     if (n == 1) {
         dim3 grid((unsigned)((L->N + GEMV_WARPS - 1) / GEMV_WARPS));
@@ -937,28 +988,29 @@ static enum joule_status matmul(struct cuda_ctx *c, const struct linear *L, cons
             break;
         default:
             k_gemv<float><<<grid, GEMV_WARPS * 32, 0, c->stream>>>((const float *)L->w, x, y, L->b,
-                                                                    res, L->N, L->K, act, L->vec);
+                                                                   res, L->N, L->K, act, L->vec);
         }
         return JOULE_OK;
     }
-    dim3 grid((unsigned)((L->N + GT - 1) / GT), (unsigned)((n + GT - 1) / GT));
+    dim3 grid((unsigned)((L->N + GN - 1) / GN), (unsigned)((n + GM - 1) / GM));
     switch (L->type) {
     case WT_F16:
         k_gemm<__half><<<grid, 256, 0, c->stream>>>((const __half *)L->w, x, y, L->b, res, n, L->N,
-                                                     L->K, act);
+                                                    L->K, act);
         break;
     case WT_BF16:
         k_gemm<__nv_bfloat16><<<grid, 256, 0, c->stream>>>((const __nv_bfloat16 *)L->w, x, y, L->b,
-                                                            res, n, L->N, L->K, act);
+                                                           res, n, L->N, L->K, act);
         break;
     default:
-        k_gemm<float><<<grid, 256, 0, c->stream>>>((const float *)L->w, x, y, L->b, res, n, L->N,
-                                                    L->K, act);
+        k_gemm<float>
+            <<<grid, 256, 0, c->stream>>>((const float *)L->w, x, y, L->b, res, n, L->N, L->K, act);
     }
     return JOULE_OK;
 }
 
-static void norm(struct cuda_ctx *c, const float *x, float *y, const float *w, const float *b, int n)
+static void norm(struct cuda_ctx *c, const float *x, float *y, const float *w, const float *b,
+                 int n)
 {
     if (c->norm == NORM_LAYER)
         k_layernorm<<<n, NORM_THREADS, 0, c->stream>>>(x, y, w, b, c->D, c->eps);
@@ -973,7 +1025,7 @@ static enum joule_status mlp_up(struct cuda_ctx *c, const struct layer *Ly, cons
     TRY(matmul(c, &Ly->up, x, c->gu, n, ACT_NONE, NULL));
     size_t total = (size_t)n * c->I;
     k_gated<<<(unsigned)((total + 255) / 256), 256, 0, c->stream>>>(c->gu, c->ff, c->I, total,
-                                                                  c->act);
+                                                                    c->act);
     return JOULE_OK;
 }
 
@@ -1007,7 +1059,8 @@ static enum joule_status forward(struct cuda_ctx *c, int n, int want)
             TRY(matmul(c, &Ly->o, c->att, c->h, n, ACT_NONE, c->h));
             TRY(matmul(c, &Ly->down, c->ff, c->h, n, ACT_NONE, c->h));
         } else {
-            /* Bloom's apply_residual_connection_post_layernorm: the residuals are the norms' outputs */
+            /* Bloom's apply_residual_connection_post_layernorm: the residuals are the norms'
+             * outputs */
             TRY(matmul(c, &Ly->o, c->att, c->h, n, ACT_NONE, c->resid_post_ln ? c->a : c->h));
             norm(c, c->h, c->m, Ly->ln2_w, Ly->ln2_b, n);
             TRY(mlp_up(c, Ly, c->m, n));
@@ -1049,21 +1102,27 @@ extern "C" enum joule_status joule_cuda_eval(void *ctx, const int32_t *tokens, s
                                              size_t n_past, float *logits, int all_logits)
 {
     struct cuda_ctx *c = (struct cuda_ctx *)ctx;
-    if (!c || !tokens || n == 0) return joule_errorf(JOULE_ERR_INVALID_ARG, "CUDA provider: no tokens");
+    if (!c || !tokens || n == 0)
+        return joule_errorf(JOULE_ERR_INVALID_ARG, "CUDA provider: no tokens");
     if (n_past + n > (size_t)c->n_ctx)
-        return joule_errorf(JOULE_ERR_LIMIT, "CUDA provider: %zu tokens at position %zu pass the "
-                            "context length %d", n, n_past, c->n_ctx);
+        return joule_errorf(JOULE_ERR_LIMIT,
+                            "CUDA provider: %zu tokens at position %zu pass the "
+                            "context length %d",
+                            n, n_past, c->n_ctx);
     for (size_t i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= c->V)
-            return joule_errorf(JOULE_ERR_INVALID_ARG, "CUDA provider: token id %d outside the "
-                                "vocabulary (%d)", (int)tokens[i], c->V);
+            return joule_errorf(JOULE_ERR_INVALID_ARG,
+                                "CUDA provider: token id %d outside the "
+                                "vocabulary (%d)",
+                                (int)tokens[i], c->V);
     size_t V = (size_t)c->V;
     for (size_t done = 0; done < n;) {
         int k = (int)(n - done < CHUNK ? n - done : CHUNK);
         int last = done + (size_t)k == n;
         int want = !logits ? 0 : all_logits ? 2 : last ? 1 : 0;
         c->io_host[0] = (int)(n_past + done);
-        for (int i = 0; i < k; i++) c->io_host[1 + i] = tokens[done + (size_t)i];
+        for (int i = 0; i < k; i++)
+            c->io_host[1 + i] = tokens[done + (size_t)i];
         CU(cudaMemcpyAsync(c->io, c->io_host, (size_t)(k + 1) * sizeof(int), cudaMemcpyHostToDevice,
                            c->stream));
         if (k == 1 && c->use_graphs && want != 2) {

@@ -35,10 +35,10 @@ enum joule_status joule_cuda_device_name(char *buf, size_t size);
 /* Upload the weights `w` binds (the family's layout choices included) and
  * allocate a KV cache for `n_ctx` positions (1 <= n_ctx <= max_positions).
  * On success *ctx is owned by the caller (joule_cuda_free); `w` and its model
- * may be freed afterwards (nothing on the device refers to host memory). On failure *ctx is NULL and nothing is leaked:
- * JOULE_ERR_UNAVAILABLE (no device), JOULE_ERR_UNSUPPORTED (dtype or family the
- * kernels do not handle), JOULE_ERR_NOT_FOUND (a tensor is missing),
- * JOULE_ERR_NOMEM (device memory), JOULE_ERR_INTERNAL (a CUDA call failed). */
+ * may be freed afterwards (nothing on the device refers to host memory). On failure *ctx is NULL
+ * and nothing is leaked: JOULE_ERR_UNAVAILABLE (no device), JOULE_ERR_UNSUPPORTED (dtype or family
+ * the kernels do not handle), JOULE_ERR_NOT_FOUND (a tensor is missing), JOULE_ERR_NOMEM (device
+ * memory), JOULE_ERR_INTERNAL (a CUDA call failed). */
 enum joule_status joule_cuda_open(const struct jn_weights *w, int n_ctx, void **ctx);
 
 /* Forget the cached positions (the next eval may start at n_past = 0). */
