@@ -14,9 +14,18 @@
  * part of generation time; one less library also keeps the build simple.)  Every kernel reads
  * the token ids and the position from device memory, so the single-token step
  * is captured once as a CUDA graph and replayed for every position. */
+#ifdef JOULE_CUDA_EMU
+#include "engine/native/cuda/cuda_emu.h" /* tests/cuda_emu: the kernels on the CPU */
+#else
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+/* kernel<<<grid, block, smem, stream>>>(args), spelled so that the CPU emulator can
+ * run the same source */
+#define JC_CFG(g, b, s, st) <<<g, b, s, st>>>
+#define LAUNCH(k, cfg, ...) k JC_CFG cfg(__VA_ARGS__)
+#define DYN_SMEM(type, name) extern __shared__ type name[]
+#endif
 
 #include <math.h>
 #include <stdio.h>
@@ -138,11 +147,12 @@ template <> struct wvec<__half> {
     static constexpr int N = 8;
     static __device__ __forceinline__ void unpack(const uint4 &u, float *f)
     {
-        const __half2 *h = (const __half2 *)&u;
+        /* element 2k is the low half of word k (no type punning of u: that is
+         * undefined behaviour, and an optimizing host compiler was seen to break it) */
+        const unsigned w[4] = {u.x, u.y, u.z, u.w};
         for (int k = 0; k < 4; k++) {
-            float2 v = __half22float2(h[k]);
-            f[2 * k] = v.x;
-            f[2 * k + 1] = v.y;
+            f[2 * k] = __half2float(__ushort_as_half((unsigned short)(w[k] & 0xffffu)));
+            f[2 * k + 1] = __half2float(__ushort_as_half((unsigned short)(w[k] >> 16)));
         }
     }
     static __device__ __forceinline__ float one(const __half *p, int i)
@@ -380,7 +390,7 @@ __global__ void __launch_bounds__(ATTN_THREADS)
                 const float *__restrict__ vc, float *__restrict__ out, const int *__restrict__ io,
                 int nh, int nkv, int hd, int n_ctx, float scale, const float *__restrict__ alibi)
 {
-    extern __shared__ float smem[];
+    DYN_SMEM(float, smem);
     __shared__ float red[32];
     float *sc = smem;         /* [n_ctx] */
     float *qs = smem + n_ctx; /* [hd] */
@@ -979,32 +989,32 @@ static enum joule_status matmul(struct cuda_ctx *c, const struct linear *L, cons
         dim3 grid((unsigned)((L->N + GEMV_WARPS - 1) / GEMV_WARPS));
         switch (L->type) {
         case WT_F16:
-            k_gemv<__half><<<grid, GEMV_WARPS * 32, 0, c->stream>>>(
-                (const __half *)L->w, x, y, L->b, res, L->N, L->K, act, L->vec);
+            LAUNCH(k_gemv<__half>, (grid, GEMV_WARPS * 32, 0, c->stream), (const __half *)L->w, x,
+                   y, L->b, res, L->N, L->K, act, L->vec);
             break;
         case WT_BF16:
-            k_gemv<__nv_bfloat16><<<grid, GEMV_WARPS * 32, 0, c->stream>>>(
-                (const __nv_bfloat16 *)L->w, x, y, L->b, res, L->N, L->K, act, L->vec);
+            LAUNCH(k_gemv<__nv_bfloat16>, (grid, GEMV_WARPS * 32, 0, c->stream),
+                   (const __nv_bfloat16 *)L->w, x, y, L->b, res, L->N, L->K, act, L->vec);
             break;
         default:
-            k_gemv<float><<<grid, GEMV_WARPS * 32, 0, c->stream>>>((const float *)L->w, x, y, L->b,
-                                                                   res, L->N, L->K, act, L->vec);
+            LAUNCH(k_gemv<float>, (grid, GEMV_WARPS * 32, 0, c->stream), (const float *)L->w, x, y,
+                   L->b, res, L->N, L->K, act, L->vec);
         }
         return JOULE_OK;
     }
     dim3 grid((unsigned)((L->N + GN - 1) / GN), (unsigned)((n + GM - 1) / GM));
     switch (L->type) {
     case WT_F16:
-        k_gemm<__half><<<grid, 256, 0, c->stream>>>((const __half *)L->w, x, y, L->b, res, n, L->N,
-                                                    L->K, act);
+        LAUNCH(k_gemm<__half>, (grid, 256, 0, c->stream), (const __half *)L->w, x, y, L->b, res, n,
+               L->N, L->K, act);
         break;
     case WT_BF16:
-        k_gemm<__nv_bfloat16><<<grid, 256, 0, c->stream>>>((const __nv_bfloat16 *)L->w, x, y, L->b,
-                                                           res, n, L->N, L->K, act);
+        LAUNCH(k_gemm<__nv_bfloat16>, (grid, 256, 0, c->stream), (const __nv_bfloat16 *)L->w, x, y,
+               L->b, res, n, L->N, L->K, act);
         break;
     default:
-        k_gemm<float>
-            <<<grid, 256, 0, c->stream>>>((const float *)L->w, x, y, L->b, res, n, L->N, L->K, act);
+        LAUNCH(k_gemm<float>, (grid, 256, 0, c->stream), (const float *)L->w, x, y, L->b, res, n,
+               L->N, L->K, act);
     }
     return JOULE_OK;
 }
@@ -1013,9 +1023,10 @@ static void norm(struct cuda_ctx *c, const float *x, float *y, const float *w, c
                  int n)
 {
     if (c->norm == NORM_LAYER)
-        k_layernorm<<<n, NORM_THREADS, 0, c->stream>>>(x, y, w, b, c->D, c->eps);
+        LAUNCH(k_layernorm, (n, NORM_THREADS, 0, c->stream), x, y, w, b, c->D, c->eps);
     else
-        k_rmsnorm<<<n, NORM_THREADS, 0, c->stream>>>(x, y, w, c->D, c->eps, c->norm == NORM_RMS1);
+        LAUNCH(k_rmsnorm, (n, NORM_THREADS, 0, c->stream), x, y, w, c->D, c->eps,
+               c->norm == NORM_RMS1);
 }
 
 /* ff = act(up x) or act(gate x) * up x */
@@ -1024,8 +1035,8 @@ static enum joule_status mlp_up(struct cuda_ctx *c, const struct layer *Ly, cons
     if (!c->gated) return matmul(c, &Ly->up, x, c->ff, n, c->act, NULL);
     TRY(matmul(c, &Ly->up, x, c->gu, n, ACT_NONE, NULL));
     size_t total = (size_t)n * c->I;
-    k_gated<<<(unsigned)((total + 255) / 256), 256, 0, c->stream>>>(c->gu, c->ff, c->I, total,
-                                                                    c->act);
+    LAUNCH(k_gated, ((unsigned)((total + 255) / 256), 256, 0, c->stream), c->gu, c->ff, c->I, total,
+           c->act);
     return JOULE_OK;
 }
 
@@ -1035,23 +1046,24 @@ static enum joule_status forward(struct cuda_ctx *c, int n, int want)
 {
     const struct joule_model_config *g = &c->cfg;
     int D = c->D;
-    k_embed<<<n, 256, 0, c->stream>>>(c->emb, c->emb_type, c->pemb, c->pemb_type, c->io, c->h, D,
-                                      c->emb_scale);
+    LAUNCH(k_embed, (n, 256, 0, c->stream), c->emb, c->emb_type, c->pemb, c->pemb_type, c->io, c->h,
+           D, c->emb_scale);
     if (c->emb_ln_w)
-        k_layernorm<<<n, NORM_THREADS, 0, c->stream>>>(c->h, c->h, c->emb_ln_w, c->emb_ln_b, D,
-                                                       c->eps);
+        LAUNCH(k_layernorm, (n, NORM_THREADS, 0, c->stream), c->h, c->h, c->emb_ln_w, c->emb_ln_b,
+               D, c->eps);
     size_t kv_layer = (size_t)c->nkv * c->n_ctx * c->hd;
     for (int l = 0; l < g->n_layers; l++) {
         const struct layer *Ly = &c->layers[l];
         norm(c, c->h, c->a, Ly->ln1_w, Ly->ln1_b, n);
         if (c->resid == JN_RESID_PARALLEL) norm(c, c->h, c->m, Ly->ln2_w, Ly->ln2_b, n);
         TRY(matmul(c, &Ly->qkv, c->a, c->qkv, n, ACT_NONE, NULL));
-        k_qkv_post<<<n, 256, 0, c->stream>>>(c->qkv, c->q, c->kc + l * kv_layer,
-                                             c->vc + l * kv_layer, c->io, c->qkvl, c->nh, c->nkv,
-                                             c->hd, c->n_ctx, c->rot, c->inv_freq);
-        k_attention<<<dim3((unsigned)c->nh, (unsigned)n), ATTN_THREADS, c->attn_smem, c->stream>>>(
-            c->q, c->kc + l * kv_layer, c->vc + l * kv_layer, c->att, c->io, c->nh, c->nkv, c->hd,
-            c->n_ctx, Ly->scale, c->alibi);
+        LAUNCH(k_qkv_post, (n, 256, 0, c->stream), c->qkv, c->q, c->kc + l * kv_layer,
+               c->vc + l * kv_layer, c->io, c->qkvl, c->nh, c->nkv, c->hd, c->n_ctx, c->rot,
+               c->inv_freq);
+        LAUNCH(k_attention,
+               (dim3((unsigned)c->nh, (unsigned)n), ATTN_THREADS, c->attn_smem, c->stream), c->q,
+               c->kc + l * kv_layer, c->vc + l * kv_layer, c->att, c->io, c->nh, c->nkv, c->hd,
+               c->n_ctx, Ly->scale, c->alibi);
         if (c->resid != JN_RESID_SEQUENTIAL) {
             /* x += attn(n1 x) + mlp(n2 x) (gpt_neox) or mlp(n1 x) (phi) */
             const float *mlp_in = c->resid == JN_RESID_PARALLEL ? c->m : c->a;
