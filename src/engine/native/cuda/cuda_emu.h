@@ -66,6 +66,10 @@ static inline float __uint_as_float(unsigned u)
 }
 template <typename T> static inline T __ldg(const T *p)
 {
+    if (sizeof(T) == 16 && (uintptr_t)p % 16) {
+        fprintf(stderr, "cuda_emu: misaligned 16-byte load\n");
+        abort();
+    }
     return *p;
 }
 
@@ -296,14 +300,31 @@ static inline cudaError_t cudaDeviceSynchronize(void)
 {
     return cudaSuccess;
 }
+/* Device allocations are 256-byte aligned like cudaMalloc's and fenced: 256 bytes
+ * of a known pattern after the end, checked when freed, catch writes past the end. */
+static const size_t EMU_PAD = 256;
 static inline cudaError_t cudaMalloc(void **p, size_t n)
 {
-    *p = calloc(1, n);
-    return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+    size_t total = EMU_PAD + (n + 255) / 256 * 256 + EMU_PAD;
+    char *base = (char *)aligned_alloc(256, total);
+    if (!base) return cudaErrorMemoryAllocation;
+    memset(base, 0, total);
+    memcpy(base, &n, sizeof n);
+    memset(base + EMU_PAD + n, 0xAB, total - EMU_PAD - n);
+    *p = base + EMU_PAD;
+    return cudaSuccess;
 }
 static inline cudaError_t cudaFree(void *p)
 {
-    free(p);
+    if (!p) return cudaSuccess;
+    char *base = (char *)p - EMU_PAD;
+    size_t n;
+    memcpy(&n, base, sizeof n);
+    size_t total = EMU_PAD + (n + 255) / 256 * 256 + EMU_PAD;
+    for (size_t i = EMU_PAD + n; i < total; i++)
+        if ((unsigned char)base[i] != 0xAB)
+            emu::fail("a kernel wrote past the end of an allocation");
+    free(base);
     return cudaSuccess;
 }
 static inline cudaError_t cudaMallocHost(void **p, size_t n)

@@ -443,7 +443,7 @@ __global__ void __launch_bounds__(ATTN_THREADS)
             part[g * hd + d] = acc;
         }
         __syncthreads();
-        if (threadIdx.x < hd) {
+        if ((int)threadIdx.x < hd) {
             float acc = 0.0f;
             for (int k = 0; k < G; k++)
                 acc += part[k * hd + threadIdx.x];
