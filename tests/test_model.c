@@ -503,6 +503,11 @@ static void test_bad_dirs(void)
     write_bytes(d, "model.safetensors.index.json", idx, strlen(idx));
     expect_fail(d, JOULE_ERR_FORMAT, "two shards");
 
+    d = bad_dir(NULL); /* a checkpoint without a single tensor (found by fuzz_safetensors) */
+    static const char empty_st[] = "\x13\0\0\0\0\0\0\0{\"__metadata__\":{}}";
+    write_bytes(d, "model.safetensors", empty_st, sizeof empty_st - 1);
+    expect_fail(d, JOULE_ERR_FORMAT, "no tensors");
+
     d = bad_dir(NULL); /* a tokenizer beside the weights is found */
     write_bytes(d, "model.safetensors", g_file, g_len);
     write_bytes(d, "tokenizer.json", "{}", 2);

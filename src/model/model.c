@@ -66,6 +66,7 @@ static int tensor_cmp(const void *a, const void *b)
 const struct joule_tensor *joule_model_tensor(const struct joule_model *m, const char *name)
 {
     struct joule_tensor key = {.name = name};
+    if (!m->n_tensors) return NULL; /* bsearch() wants a non-null base even for 0 elements */
     return bsearch(&key, m->tensors, m->n_tensors, sizeof key, tensor_cmp);
 }
 
@@ -365,6 +366,10 @@ enum joule_status joule_model_load(const char *dir, const struct joule_model_par
                          "%s: no model.safetensors or model.safetensors.index.json", dir);
     }
     if (s != JOULE_OK) goto fail;
+    if (m->n_tensors == 0) { /* a header without tensors (and qsort() wants a non-null base) */
+        s = joule_errorf(JOULE_ERR_FORMAT, "%s: the checkpoint holds no tensors", dir);
+        goto fail;
+    }
     qsort(m->tensors, m->n_tensors, sizeof *m->tensors, tensor_cmp);
     for (size_t i = 1; i < m->n_tensors; i++)
         if (!strcmp(m->tensors[i - 1].name, m->tensors[i].name)) {
