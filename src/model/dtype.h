@@ -25,7 +25,7 @@ static inline float joule_bf16_to_f32(uint16_t h)
 /* Element i of F32/F16/BF16 data, as float. */
 static inline float joule_elem_f32(const void *data, enum joule_dtype t, size_t i)
 {
-    const unsigned char *d = data;
+    const unsigned char *d = (const unsigned char *)data;
     if (t == JOULE_DTYPE_F32) {
         float f;
         memcpy(&f, d + 4 * i, 4);
