@@ -342,7 +342,8 @@ int joule_cmd_bench(int argc, char **argv)
     enum joule_status st = joule_bench_campaign_run(s, &ev, &sum);
     clear_bar(&u);
     if (st != JOULE_OK) {
-        fprintf(stderr, "joule bench: %s\n", joule_last_error());
+        fprintf(stderr, "joule bench: %s\n%s", joule_last_error(),
+                sum.campaign_id ? "" : "nothing was run.\n");
         free(s);
         return 1;
     }

@@ -20,22 +20,21 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: joule demo [--quick] [--out DIR] [--threads N] [--reps N] [--prompts N]\n\n"
-            "The study end to end in a few minutes: synthesizes two small models (a GPT-2\n"
-            "and a Llama shape), makes the prompts from the bundled HumanEval (random 10-15\n"
-            "token windows), runs a short campaign over every serving configuration this\n"
-            "machine has (native and ggml engines, CPU and, where present, CUDA), analyses\n"
-            "it with the study's statistical procedure, writes the report and prints a\n"
-            "summary table.\n\n"
-            "  --quick        tiny models, 3 prompts, 1 s idle phases (about a minute)\n"
-            "  --out DIR      where models, prompts, results.db and report/ go (joule-demo)\n"
-            "  --threads N    threads of each server (default: all cores)\n"
-            "  --reps N       repetitions of each configuration (3; --quick 2)\n"
-            "  --prompts N    prompts per run (8; --quick 3)\n"
-            "  -h, --help     this help\n\n"
-            "Energy on a machine without RAPL or NVML is the documented estimate and is\n"
-            "labelled 'estimated' everywhere. The full protocol is 'joule reproduce'.\n");
+    fprintf(f, "usage: joule demo [--quick] [--out DIR] [--threads N] [--reps N] [--prompts N]\n\n"
+               "The study end to end in a few minutes: synthesizes two small models (a GPT-2\n"
+               "and a Llama shape), makes the prompts from the bundled HumanEval (random 10-15\n"
+               "token windows), runs a short campaign over every serving configuration this\n"
+               "machine has (native and ggml engines, CPU and, where present, CUDA), analyses\n"
+               "it with the study's statistical procedure, writes the report and prints a\n"
+               "summary table.\n\n"
+               "  --quick        tiny models, 3 prompts, 1 s idle phases (about a minute)\n"
+               "  --out DIR      where models, prompts, results.db and report/ go (joule-demo)\n"
+               "  --threads N    threads of each server (default: all cores)\n"
+               "  --reps N       repetitions of each configuration (3; --quick 2)\n"
+               "  --prompts N    prompts per run (8; --quick 3)\n"
+               "  -h, --help     this help\n\n"
+               "Energy on a machine without RAPL or NVML is the documented estimate and is\n"
+               "labelled 'estimated' everywhere. The full protocol is 'joule reproduce'.\n");
 }
 
 struct demo_model {
@@ -58,9 +57,12 @@ static const struct demo_model k_quick_models[] = {
 int joule_cmd_demo(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"quick", no_argument, NULL, 'q'},   {"out", required_argument, NULL, 'o'},
-        {"threads", required_argument, NULL, 't'}, {"reps", required_argument, NULL, 'r'},
-        {"prompts", required_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'},
+        {"quick", no_argument, NULL, 'q'},
+        {"out", required_argument, NULL, 'o'},
+        {"threads", required_argument, NULL, 't'},
+        {"reps", required_argument, NULL, 'r'},
+        {"prompts", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int quick = 0, threads = 0, reps = 0, n_prompts = 0;
@@ -69,13 +71,27 @@ int joule_cmd_demo(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "qo:t:r:p:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'q': quick = 1; break;
-        case 'o': out = optarg; break;
-        case 't': threads = atoi(optarg); break;
-        case 'r': reps = atoi(optarg); break;
-        case 'p': n_prompts = atoi(optarg); break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'q':
+            quick = 1;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 't':
+            threads = atoi(optarg);
+            break;
+        case 'r':
+            reps = atoi(optarg);
+            break;
+        case 'p':
+            n_prompts = atoi(optarg);
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind < argc || threads < 0 || reps < 0 || n_prompts < 0) {
@@ -97,8 +113,9 @@ int joule_cmd_demo(int argc, char **argv)
     printf("joule demo%s: serving configurations on this machine\n", quick ? " --quick" : "");
     int n_avail = 0;
     for (size_t i = 0; i < n_cfg; i++) {
-        printf("  %-8s %-5s %s%s\n", cfg[i].engine, cfg[i].provider,
-               cfg[i].available ? "available" : "unavailable: ", cfg[i].available ? "" : cfg[i].why);
+        printf(
+            "  %-8s %-5s %s%s\n", cfg[i].engine, cfg[i].provider,
+            cfg[i].available ? "available" : "unavailable: ", cfg[i].available ? "" : cfg[i].why);
         n_avail += cfg[i].available;
     }
     if (!n_avail) {
@@ -130,7 +147,8 @@ int joule_cmd_demo(int argc, char **argv)
             return 1;
         }
         printf("  %s: %s shape, %s, %.1f M parameters\n", model_dirs[i], models[i].like,
-               joule_dtype_name(sp.dtype), joule_synth_param_count(models[i].like, sp.n_layers) / 1e6);
+               joule_dtype_name(sp.dtype),
+               joule_synth_param_count(models[i].like, sp.n_layers) / 1e6);
     }
 
     /* 3. the dataset */
@@ -155,8 +173,8 @@ int joule_cmd_demo(int argc, char **argv)
         fprintf(stderr, "joule demo: dataset: %s\n", joule_last_error());
         return 1;
     }
-    printf("[2/4] dataset: %zu HumanEval prompts (10-15 token windows, seed 42) -> %s\n",
-           n_written, prompts);
+    printf("[2/4] dataset: %zu HumanEval prompts (10-15 token windows, seed 42) -> %s\n", n_written,
+           prompts);
 
     /* 4. the campaign: one per available configuration, all in one database */
     char db[1100];

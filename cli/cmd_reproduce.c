@@ -13,28 +13,29 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: joule reproduce [--dry-run] [--out DIR] [--models-dir DIR] [options]\n\n"
-            "The seed study's full protocol: its 12 code models (synthesized twins with the\n"
-            "exact shapes, or real Hugging Face checkpoints where --models-dir has them),\n"
-            "every serving configuration this machine has, its 164 prompts\n"
-            "(data/paper-RandomHumanEval.jsonl), greedy generation up to 128 tokens in\n"
-            "total, 300 s warm-up and cool-down, 10 repetitions; then the analysis and\n"
-            "report (tables, box plots, savings, recommendations) in DIR/report.\n"
-            "Interrupted? Run the same command again: finished runs are kept.\n\n"
-            "  --dry-run          print the plan and the expected duration, run nothing\n"
-            "  --out DIR          models/, results.db and report/ (default joule-reproduce)\n"
-            "  --models-dir DIR   real checkpoints: DIR/<name> (e.g. DIR/codeparrot-small)\n"
-            "                     is used instead of a synthesized twin when it has a config.json\n"
-            "  --models LIST      only these of the 12 (names after the slash, comma-separated)\n"
-            "  --dtype T          dtype of synthesized twins: f32 (default, as the study), f16, bf16\n"
-            "  --reps N           repetitions (10)\n"
-            "  --warmup S         warm-up seconds (300)\n"
-            "  --cooldown S       cool-down seconds (300)\n"
-            "  --limit N          only the first N prompts (all 164)\n"
-            "  --threads N        threads of each server (default: all cores)\n"
-            "  --sensors LIST     sensor kinds (default all; see joule sensors)\n"
-            "  -h, --help         this help\n");
+    fprintf(
+        f,
+        "usage: joule reproduce [--dry-run] [--out DIR] [--models-dir DIR] [options]\n\n"
+        "The seed study's full protocol: its 12 code models (synthesized twins with the\n"
+        "exact shapes, or real Hugging Face checkpoints where --models-dir has them),\n"
+        "every serving configuration this machine has, its 164 prompts\n"
+        "(data/paper-RandomHumanEval.jsonl), greedy generation up to 128 tokens in\n"
+        "total, 300 s warm-up and cool-down, 10 repetitions; then the analysis and\n"
+        "report (tables, box plots, savings, recommendations) in DIR/report.\n"
+        "Interrupted? Run the same command again: finished runs are kept.\n\n"
+        "  --dry-run          print the plan and the expected duration, run nothing\n"
+        "  --out DIR          models/, results.db and report/ (default joule-reproduce)\n"
+        "  --models-dir DIR   real checkpoints: DIR/<name> (e.g. DIR/codeparrot-small)\n"
+        "                     is used instead of a synthesized twin when it has a config.json\n"
+        "  --models LIST      only these of the 12 (names after the slash, comma-separated)\n"
+        "  --dtype T          dtype of synthesized twins: f32 (default, as the study), f16, bf16\n"
+        "  --reps N           repetitions (10)\n"
+        "  --warmup S         warm-up seconds (300)\n"
+        "  --cooldown S       cool-down seconds (300)\n"
+        "  --limit N          only the first N prompts (all 164)\n"
+        "  --threads N        threads of each server (default: all cores)\n"
+        "  --sensors LIST     sensor kinds (default all; see joule sensors)\n"
+        "  -h, --help         this help\n");
 }
 
 static const char *short_name(const char *hf)
@@ -59,20 +60,29 @@ static int in_list(const char *list, const char *name)
 
 static void fmt_hours(double s, char *buf, size_t cap)
 {
-    if (s < 3600) snprintf(buf, cap, "%.0f min", s / 60);
-    else if (s < 86400 * 2) snprintf(buf, cap, "%.1f h", s / 3600);
-    else snprintf(buf, cap, "%.1f days", s / 86400);
+    if (s < 3600)
+        snprintf(buf, cap, "%.0f min", s / 60);
+    else if (s < 86400 * 2)
+        snprintf(buf, cap, "%.1f h", s / 3600);
+    else
+        snprintf(buf, cap, "%.1f days", s / 86400);
 }
 
 int joule_cmd_reproduce(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"dry-run", no_argument, NULL, 'n'},        {"out", required_argument, NULL, 'o'},
-        {"models-dir", required_argument, NULL, 'm'}, {"models", required_argument, NULL, 'M'},
-        {"dtype", required_argument, NULL, 'd'},    {"reps", required_argument, NULL, 'r'},
-        {"warmup", required_argument, NULL, 'w'},   {"cooldown", required_argument, NULL, 'c'},
-        {"limit", required_argument, NULL, 'l'},    {"threads", required_argument, NULL, 't'},
-        {"sensors", required_argument, NULL, 's'},  {"help", no_argument, NULL, 'h'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"out", required_argument, NULL, 'o'},
+        {"models-dir", required_argument, NULL, 'm'},
+        {"models", required_argument, NULL, 'M'},
+        {"dtype", required_argument, NULL, 'd'},
+        {"reps", required_argument, NULL, 'r'},
+        {"warmup", required_argument, NULL, 'w'},
+        {"cooldown", required_argument, NULL, 'c'},
+        {"limit", required_argument, NULL, 'l'},
+        {"threads", required_argument, NULL, 't'},
+        {"sensors", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct joule_study_protocol proto = joule_study_default_protocol();
@@ -83,27 +93,54 @@ int joule_cmd_reproduce(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "no:m:M:d:r:w:c:l:t:s:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'n': dry = 1; break;
-        case 'o': out = optarg; break;
-        case 'm': models_dir = optarg; break;
-        case 'M': only = optarg; break;
+        case 'n':
+            dry = 1;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'm':
+            models_dir = optarg;
+            break;
+        case 'M':
+            only = optarg;
+            break;
         case 'd':
-            if (!strcmp(optarg, "f32")) dtype = JOULE_DTYPE_F32;
-            else if (!strcmp(optarg, "f16")) dtype = JOULE_DTYPE_F16;
-            else if (!strcmp(optarg, "bf16")) dtype = JOULE_DTYPE_BF16;
+            if (!strcmp(optarg, "f32"))
+                dtype = JOULE_DTYPE_F32;
+            else if (!strcmp(optarg, "f16"))
+                dtype = JOULE_DTYPE_F16;
+            else if (!strcmp(optarg, "bf16"))
+                dtype = JOULE_DTYPE_BF16;
             else {
                 fprintf(stderr, "joule reproduce: --dtype must be f32, f16 or bf16\n");
                 return 2;
             }
             break;
-        case 'r': proto.reps = atoi(optarg); break;
-        case 'w': proto.warmup_s = atof(optarg); break;
-        case 'c': proto.cooldown_s = atof(optarg); break;
-        case 'l': limit = atoi(optarg); break;
-        case 't': threads = atoi(optarg); break;
-        case 's': sensors = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'r':
+            proto.reps = atoi(optarg);
+            break;
+        case 'w':
+            proto.warmup_s = atof(optarg);
+            break;
+        case 'c':
+            proto.cooldown_s = atof(optarg);
+            break;
+        case 'l':
+            limit = atoi(optarg);
+            break;
+        case 't':
+            threads = atoi(optarg);
+            break;
+        case 's':
+            sensors = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind < argc || proto.reps < 1 || proto.warmup_s < 0 || proto.cooldown_s < 0 ||
@@ -158,7 +195,8 @@ int joule_cmd_reproduce(int argc, char **argv)
         return 2;
     }
     int n_avail = 0;
-    for (size_t i = 0; i < n_cfg; i++) n_avail += cfg[i].available;
+    for (size_t i = 0; i < n_cfg; i++)
+        n_avail += cfg[i].available;
 
     printf("joule reproduce: the seed study's protocol on this machine\n");
     printf("  prompts: %s (%d of 164), greedy, max_length %d tokens in total\n", prompts,

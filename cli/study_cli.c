@@ -86,8 +86,8 @@ int study_print_summary(const char *db_path)
         sqlite3_close(db);
         return -1;
     }
-    printf("\n%-22s %-12s %4s %12s %10s %10s %10s %9s\n", "model", "config", "runs",
-           "energy J", "time s", "J/token", "tokens/s", "RSS MiB");
+    printf("\n%-22s %-12s %4s %12s %10s %10s %10s %9s\n", "model", "config", "runs", "energy J",
+           "time s", "J/token", "tokens/s", "RSS MiB");
     char cur[3][128] = {{0}};
     double ej[64], ts[64], jt[64], tp[64], rss[64];
     int n = 0, any_est = 0, rows = 0;
@@ -114,7 +114,8 @@ int study_print_summary(const char *db_path)
         if (n >= 64) continue;
         double exec_s = sqlite3_column_double(st, 3);
         double toks = sqlite3_column_double(st, 4);
-        double energy = sqlite3_column_type(st, 5) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 5);
+        double energy =
+            sqlite3_column_type(st, 5) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 5);
         any_est |= sqlite3_column_int(st, 6);
         ej[n] = energy;
         ts[n] = exec_s;
@@ -129,7 +130,6 @@ int study_print_summary(const char *db_path)
            any_est ? " (ESTIMATED: no energy counter on this machine, see README)" : "");
     return rows;
 }
-
 
 int study_run_campaigns(const struct joule_bench_settings *base, const char *prefix,
                         const struct joule_study_config *cfg, size_t n_cfg)

@@ -293,17 +293,20 @@ static const char *slurp(const char *path)
     return buf;
 }
 
-/* Wait until `path` holds `line` for the `nth` time (lines compared whole). */
-static int wait_for_line(const char *path, const char *line, int nth, double timeout_s)
+/* Wait until `path` holds the whole lines `seq[0..n-1]` in this order (others may come between). */
+static int wait_for_lines(const char *path, const char *const *seq, int n, double timeout_s)
 {
     int64_t end = joule_now_ns() + (int64_t)(timeout_s * 1e9);
     while (joule_now_ns() < end) {
-        const char *t = slurp(path);
-        int count = 0;
-        size_t len = strlen(line);
-        for (const char *p = t; (p = strstr(p, line)); p += len)
-            if ((p == t || p[-1] == '\n') && (p[len] == '\n' || p[len] == 0)) count++;
-        if (count >= nth) return 1;
+        const char *t = slurp(path), *p = t;
+        int k = 0;
+        while (k < n && *p) {
+            size_t len = strcspn(p, "\n");
+            if (p[len] != '\n') break; /* an unfinished last line */
+            if (len == strlen(seq[k]) && !strncmp(p, seq[k], len)) k++;
+            p += len + 1;
+        }
+        if (k == n) return 1;
         joule_sleep_ns(5000000);
     }
     return 0;
@@ -752,19 +755,21 @@ static void kill_in_phase(const char *phase)
     const char *args[] = {"--model", f.model,     "--reps",  "2",    "--warmup", "1", "--cooldown",
                           "1",       "--prompts", f.prompts, "--db", f.db,       NULL};
     pid_t pid = spawn_bench(args);
-    /* Events of the fake server: "start", "health"..., "request 1".."request 3" per run;
-     * the second run is the second server start. */
+    /* Events of the fake server: "start", "pid N", "health"..., "request 1".."request 3" per
+     * run; the second run is the second server start. */
     int seen = 0;
     if (!strcmp(phase, "warmup"))
-        seen = wait_for_line(f.events, "start", 2, 20) && wait_for_line(f.events, "health", 2, 20);
+        seen = wait_for_lines(f.events, (const char *[]){"start", "start", "health"}, 3, 20);
     else if (!strcmp(phase, "requests"))
-        seen = wait_for_line(f.events, "request 2", 2, 20);
+        seen = wait_for_lines(f.events, (const char *[]){"start", "start", "request 2"}, 3, 20);
     else
-        seen = wait_for_line(f.events, "request 3", 2, 20);
+        seen = wait_for_lines(f.events, (const char *[]){"start", "start", "request 3"}, 3, 20);
     CHECK(seen);
     joule_sleep_ns(!strcmp(phase, "requests") ? 50000000 : 500000000);
     kill(pid, SIGKILL);
     CHECK_EQ_INT(wait_rc(pid), 128 + SIGKILL);
+    if (!strcmp(phase, "warmup")) /* it was still idle: no request of the second run yet */
+        CHECK(!wait_for_lines(f.events, (const char *[]){"start", "start", "request 1"}, 3, 0.001));
     /* The server child dies with the campaign (it must not hold its port forever). */
     const char *ev = slurp(f.events), *lp = NULL;
     for (const char *q = ev; (q = strstr(q, "pid ")); q++)
@@ -841,6 +846,23 @@ static void test_bad_campaign_runs_nothing(void)
     CHECK_EQ_INT(run_bench(args), 2);
     CHECK(strstr(slurp(g_err), "nope' not found") != NULL);
     CHECK(!joule_is_file(f.db));
+    /* A good file, paths relative to it; a flag overrides its warm-up. */
+    snprintf(json, sizeof json,
+             "{\"models\": \"gpt2\", \"prompts\": \"prompts.jsonl\", \"db\": \"results.db\","
+             " \"warmup\": 100, \"cooldown\": 0.1, \"name\": \"from-file\"}");
+    char good[700];
+    snprintf(good, sizeof good, "%s/campaign.json", f.dir);
+    joule_write_file_atomic(good, json, strlen(json));
+    const char *ok_args[] = {"--campaign", good, "--warmup", "0.2", NULL};
+    CHECK_EQ_INT(run_bench(ok_args), 0);
+    sqlite3 *db = open_db(f.db);
+    if (db) {
+        CHECK_EQ_INT(q_int(db, "SELECT count(*) FROM runs r JOIN campaigns c ON c.id=r.campaign_id"
+                               " WHERE c.name='from-file' AND r.status='done'"
+                               " AND r.warmup_end_mono_ns - r.warmup_start_mono_ns < 5000000000"),
+                     1);
+        sqlite3_close(db);
+    }
 }
 
 int main(void)

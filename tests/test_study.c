@@ -85,12 +85,14 @@ static void test_reproduce_dry_run(void)
     snprintf(p, sizeof p, "%s/rep", test_tmpdir());
     CHECK(!joule_is_dir(p));
     /* --models narrows the plan; an unknown name is a usage error */
-    snprintf(cmd, sizeof cmd, "JOULE_DATA_DIR=%s/data %s reproduce --dry-run --models phi-2 --out %s/rep",
+    snprintf(cmd, sizeof cmd,
+             "JOULE_DATA_DIR=%s/data %s reproduce --dry-run --models phi-2 --out %s/rep",
              JOULE_SOURCE_DIR, test_joule_bin(), test_tmpdir());
     CHECK_EQ_INT(run_capture(cmd, out, sizeof out), 0);
     CHECK(strstr(out, "microsoft/phi-2") != NULL);
     CHECK(strstr(out, "codeparrot") == NULL);
-    snprintf(cmd, sizeof cmd, "JOULE_DATA_DIR=%s/data %s reproduce --dry-run --models nope 2>/dev/null",
+    snprintf(cmd, sizeof cmd,
+             "JOULE_DATA_DIR=%s/data %s reproduce --dry-run --models nope 2>/dev/null",
              JOULE_SOURCE_DIR, test_joule_bin());
     CHECK_EQ_INT(run_capture(cmd, out, sizeof out), 2);
 }
@@ -119,13 +121,15 @@ static void test_demo_quick(void)
     struct joule_study_config cfg[JOULE_STUDY_MAX_CONFIGS];
     size_t n = joule_study_configs(cfg, JOULE_STUDY_MAX_CONFIGS);
     int avail = 0;
-    for (size_t i = 0; i < n && i < JOULE_STUDY_MAX_CONFIGS; i++) avail += cfg[i].available;
+    for (size_t i = 0; i < n && i < JOULE_STUDY_MAX_CONFIGS; i++)
+        avail += cfg[i].available;
     CHECK_EQ_INT(count_rows(path, "SELECT COUNT(*) FROM runs WHERE status = 'done'"), 4 * avail);
     CHECK_EQ_INT(count_rows(path, "SELECT COUNT(*) FROM runs WHERE status != 'done'"), 0);
     CHECK_EQ_INT(count_rows(path, "SELECT COUNT(*) FROM requests"), 12 * avail);
     /* every run has a machine-total energy (measured or estimated) */
-    CHECK_EQ_INT(count_rows(path, "SELECT COUNT(DISTINCT run_id) FROM run_energy WHERE in_total = 1"),
-                 4 * avail);
+    CHECK_EQ_INT(
+        count_rows(path, "SELECT COUNT(DISTINCT run_id) FROM run_energy WHERE in_total = 1"),
+        4 * avail);
     /* the summary line of each model/config is printed with a positive tokens/s */
     CHECK(strstr(out, "native/cpu") != NULL);
     /* running it again resumes: nothing is redone, the same database */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/wait.h>
 
 #include "joule/tokenizer.h"
@@ -401,6 +402,14 @@ static void test_regex(void)
     const char *bloom = " ?[^(\\s|[.,!?\xE2\x80\xA6\xE3\x80\x82\xEF\xBC\x8C\xE3\x80\x81"
                         "\xE0\xA5\xA4\xDB\x94\xD8\x8C])]+";
     check_splits(bloom, "Hello, world! (x)", "Hello| world|x");
+    /* GPT-4o (o200k) style: optional case-insensitive group after letter runs */
+    const char *o200k =
+        "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}"
+        "\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}"
+        "\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|"
+        "'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|"
+        "\\s+(?!\\S)|\\s+";
+    check_splits(o200k, "HTTPServer's fooBar 1234//\n", "HTTPServer's| foo|Bar| |123|4|//\n");
     check_splits("\\p{N}{1,3}", "1234567", "123|456|7");
     check_splits("a+?", "aaa", "a|a|a");
     check_splits("a++a", "aaaa", "");
@@ -710,6 +719,88 @@ static void test_cli(void)
     free(o);
 }
 
+/* Very long inputs: a megabyte of one letter (one pre-token), of spaces, and of
+ * code; byte-level round trips must still be exact. */
+static void test_long_inputs(void)
+{
+    static const char *const names[] = {"gpt2", "llama2"};
+    size_t big = (size_t)1 << 20;
+    char *buf = malloc(big + 1);
+    if (!buf) return;
+    for (size_t k = 0; k < 2; k++) {
+        struct joule_tokenizer *t = load_tok(names[k]);
+        if (!t) continue;
+        for (int kind = 0; kind < 3; kind++) {
+            static const char code[] =
+                "def f(x):\n    return [i * 2 for i in range(x)]  # \xE2\x96\x81\n";
+            for (size_t i = 0; i < big; i++)
+                buf[i] = kind == 0 ? 'a' : kind == 1 ? ' ' : code[i % (sizeof code - 1)];
+            size_t n = big;
+            while (n > 0 && ((unsigned char)buf[n - 1] & 0xC0) == 0x80)
+                n--; /* whole chars */
+            if (n > 0 && (unsigned char)buf[n - 1] >= 0xC0) n--;
+            size_t nid = 0, len = 0;
+            int32_t *ids = encode(t, buf, n, 0, &nid);
+            CHECK(ids != NULL && nid > 0);
+            char *s = ids ? decode(t, ids, nid, 0, &len) : NULL;
+            if (k == 0)
+                CHECK(s && len == n && !memcmp(s, buf, n));
+            else /* SentencePiece's decoder strips the one leading space */
+                CHECK(s != NULL);
+            free(s);
+            free(ids);
+        }
+        joule_tokenizer_free(t);
+    }
+    free(buf);
+}
+
+/* One tokenizer shared by four threads gives the same ids as one thread. */
+struct thr_arg {
+    const struct joule_tokenizer *t;
+    const cJSON *texts, *ids;
+    size_t ok, total;
+};
+
+static void *thr_main(void *p)
+{
+    struct thr_arg *a = p;
+    size_t i = 0;
+    const cJSON *tx;
+    cJSON_ArrayForEach(tx, a->texts)
+    {
+        size_t n = 0, at = 0;
+        int32_t *got = encode(a->t, tx->valuestring, strlen(tx->valuestring), 0, &n);
+        a->ok += got && same_ids(got, n, cJSON_GetArrayItem(a->ids, (int)i), &at);
+        a->total++;
+        free(got);
+        i++;
+    }
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    struct joule_tokenizer *t = load_tok("gpt-neox-20b");
+    cJSON *g = load_json("gpt-neox-20b", "golden.json");
+    if (t && g) {
+        pthread_t th[4];
+        struct thr_arg args[4];
+        for (int i = 0; i < 4; i++) {
+            args[i] = (struct thr_arg){t, cJSON_GetObjectItem(g, "texts"),
+                                       cJSON_GetObjectItem(g, "ids"), 0, 0};
+            CHECK_EQ_INT(pthread_create(&th[i], NULL, thr_main, &args[i]), 0);
+        }
+        for (int i = 0; i < 4; i++) {
+            pthread_join(th[i], NULL);
+            CHECK_EQ_INT(args[i].ok, 358);
+            CHECK_EQ_INT(args[i].total, 358);
+        }
+    }
+    joule_tokenizer_free(t);
+    cJSON_Delete(g);
+}
+
 int main(void)
 {
     RUN(test_golden);
@@ -722,5 +813,7 @@ int main(void)
     RUN(test_ids_api);
     RUN(test_stream);
     RUN(test_cli);
+    RUN(test_long_inputs);
+    RUN(test_threads);
     return test_summary();
 }

@@ -21,8 +21,8 @@ extern "C" {
 struct joule_study_config {
     char engine[32];
     char provider[32];
-    int available;   /* 1 when joule_engine_probe() accepts it on this machine */
-    char why[256];   /* when unavailable: the probe's reason */
+    int available; /* 1 when joule_engine_probe() accepts it on this machine */
+    char why[256]; /* when unavailable: the probe's reason */
 };
 
 /* Every (engine, provider) pair joule knows, each probed on this machine.

@@ -21,7 +21,10 @@ enum joule_status joule_tokenizer_load_from_memory(const char *json, size_t len,
                                                    struct joule_tokenizer **out);
 void joule_tokenizer_free(struct joule_tokenizer *t);
 
-/* Encode `len` bytes of text (any bytes; invalid UTF-8 is handled, never a crash).
+/* Encode `len` bytes of text (any bytes, NULs included). Text that is not valid
+ * UTF-8 is repaired first as Rust's String::from_utf8_lossy does (each maximal
+ * invalid subsequence becomes U+FFFD), so the ids are those Hugging Face gives
+ * for the repaired string. Thread-safe: no state is shared between calls.
  * add_special: apply the post-processor template (BOS/EOS) like
  * tokenizer.encode(text, add_special_tokens=True).
  * Writes up to `cap` ids into `ids` and returns in *n_ids the number of ids
@@ -31,6 +34,10 @@ enum joule_status joule_tokenizer_encode(const struct joule_tokenizer *t, const 
                                          size_t *n_ids);
 
 /* Decode ids to text like tokenizer.decode(ids, skip_special_tokens=skip_special).
+ * The result is always valid UTF-8 (byte sequences that do not form UTF-8 become
+ * U+FFFD, as in tokenizers). An added token with normalized=true decodes from its
+ * normalized form (tokenizers >= 0.22), e.g. Llama's "<s>" as "\u2581<s>".
+ * skip_special drops the added tokens marked special, by id.
  * Writes up to `cap` bytes (NUL-terminated when it fits) and returns the full
  * length in *n_bytes (excluding the NUL). Ids outside the vocabulary are an error. */
 enum joule_status joule_tokenizer_decode(const struct joule_tokenizer *t, const int32_t *ids,

@@ -34,10 +34,10 @@ void bench_prompts_free(struct bench_prompt *p, size_t n);
 
 /* ---- meter: the sampler over the machine's sources ------------------------- */
 
-/* The small interface between a run and the sensors: start sampling, follow
- * the server process, stop, and hand over the energy sources and readings in
- * the results store's shape.  Over the sensors module (sensor.h) when it is
- * built in; otherwise over a minimal /proc reader with a CPU estimate. */
+/* The small interface between a run and the sensors module (sensor.h): start
+ * sampling, follow the server process, stop, and hand over the energy sources
+ * (those available with an energy figure) and readings in the results store's
+ * shape. */
 struct bench_meter;
 /* `sensors`: the sensors module's list ("rapl,nvml", ...); "" = "all". */
 enum joule_status bench_meter_start(const char *sensors, int interval_ms, struct bench_meter **out);

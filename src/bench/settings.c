@@ -273,8 +273,8 @@ enum joule_status joule_bench_settings_check(const struct joule_bench_settings *
         return joule_errorf(JOULE_ERR_INVALID_ARG, "reps must be >= 1 (got %d)", s->reps);
     if (!(s->warmup_s >= 0) || !(s->cooldown_s >= 0))
         return joule_errorf(JOULE_ERR_INVALID_ARG, "warm-up and cool-down must be >= 0 seconds");
-    if (s->concurrency < 1)
-        return joule_errorf(JOULE_ERR_INVALID_ARG, "concurrency must be >= 1 (got %d)",
+    if (s->concurrency < 1 || s->concurrency > 1024)
+        return joule_errorf(JOULE_ERR_INVALID_ARG, "concurrency must be in [1, 1024] (got %d)",
                             s->concurrency);
     if (s->max_length < 1)
         return joule_errorf(JOULE_ERR_INVALID_ARG, "max-length must be >= 1 (got %d)",
@@ -287,7 +287,9 @@ enum joule_status joule_bench_settings_check(const struct joule_bench_settings *
                             "the study route always generates max_length 128; use --api openai "
                             "for max-length %d",
                             s->max_length);
-    if (s->interval_ms < 1) return joule_errorf(JOULE_ERR_INVALID_ARG, "interval must be >= 1 ms");
+    if (s->interval_ms < 1 || s->interval_ms > 60000)
+        return joule_errorf(JOULE_ERR_INVALID_ARG, "interval must be in [1, 60000] ms (got %d)",
+                            s->interval_ms);
     if (s->limit < 0) return joule_errorf(JOULE_ERR_INVALID_ARG, "limit must be >= 0");
     if (!joule_is_file(s->prompts))
         return joule_errorf(JOULE_ERR_NOT_FOUND, "prompts file '%s' not found", s->prompts);

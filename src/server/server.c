@@ -663,9 +663,8 @@ static int authorized(struct joule_server *s, struct MHD_Connection *c)
     return ct_equal(h, strlen(h), s->api_key, strlen(s->api_key));
 }
 
-/* Split "/prefix/a/b" into two non-empty segments. */
-static int two_segments(const char *url, const char *prefix, char *a, size_t acap, char *b,
-                        size_t bcap)
+int joule_route_segments(const char *url, const char *prefix, char *a, size_t acap, char *b,
+                         size_t bcap)
 {
     size_t pl = strlen(prefix);
     if (strncmp(url, prefix, pl) != 0) return 0;
@@ -684,16 +683,17 @@ static int two_segments(const char *url, const char *prefix, char *a, size_t aca
     return 1;
 }
 
-static enum joule_route match_route(const char *url)
+enum joule_route joule_route_match(const char *url)
 {
     char a[256], b[256];
     if (!strcmp(url, "/v1/completions")) return JOULE_ROUTE_COMPLETIONS;
     if (!strcmp(url, "/health")) return JOULE_ROUTE_HEALTH;
     if (!strcmp(url, "/v1/models")) return JOULE_ROUTE_MODELS;
     if (!strcmp(url, "/metrics")) return JOULE_ROUTE_METRICS;
-    if (two_segments(url, "/huggingface_models/", a, sizeof a, b, sizeof b))
+    if (joule_route_segments(url, "/huggingface_models/", a, sizeof a, b, sizeof b))
         return JOULE_ROUTE_HF_MODELS;
-    if (two_segments(url, "/load_model/", a, sizeof a, b, sizeof b)) return JOULE_ROUTE_LOAD_MODEL;
+    if (joule_route_segments(url, "/load_model/", a, sizeof a, b, sizeof b))
+        return JOULE_ROUTE_LOAD_MODEL;
     return JOULE_ROUTE_OTHER;
 }
 
@@ -1051,7 +1051,7 @@ static enum MHD_Result handle_hf_models(struct joule_server *s, struct MHD_Conne
                                         struct conn *cx, const char *url)
 {
     char model[256], engine[256];
-    two_segments(url, "/huggingface_models/", model, sizeof model, engine, sizeof engine);
+    joule_route_segments(url, "/huggingface_models/", model, sizeof model, engine, sizeof engine);
     enum MHD_Result ret;
     if (!check_model_engine(s, c, cx, model, engine, &ret)) return ret;
     struct joule_server_error e;
@@ -1131,7 +1131,7 @@ static enum MHD_Result handle_load_model(struct joule_server *s, struct MHD_Conn
                                          struct conn *cx, const char *url)
 {
     char engine[256], model[256];
-    two_segments(url, "/load_model/", engine, sizeof engine, model, sizeof model);
+    joule_route_segments(url, "/load_model/", engine, sizeof engine, model, sizeof model);
     enum MHD_Result ret;
     if (!check_model_engine(s, c, cx, model, engine, &ret)) return ret;
     struct joule_sbuf b = {0};
@@ -1191,7 +1191,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         cx = calloc(1, sizeof *cx);
         if (!cx) return MHD_NO;
         cx->t0_ns = joule_now_ns();
-        cx->route = match_route(url);
+        cx->route = joule_route_match(url);
         *con_cls = cx;
         pthread_mutex_lock(&s->mu);
         s->active++;

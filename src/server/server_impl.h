@@ -154,5 +154,12 @@ enum joule_route {
     JOULE_ROUTE_COUNT
 };
 const char *joule_route_name(enum joule_route r);
+/* The route of a request path (as libmicrohttpd gives it: decoded, without the query). */
+enum joule_route joule_route_match(const char *url);
+/* Split "<prefix>a/b" (one optional trailing '/') into two non-empty segments without '/',
+ * copied NUL-terminated into a[acap] and b[bcap]; 0 when the path has another shape or a
+ * segment does not fit. */
+int joule_route_segments(const char *url, const char *prefix, char *a, size_t acap, char *b,
+                         size_t bcap);
 
 #endif

@@ -37,18 +37,9 @@ int tk_cp_to_byte(uint32_t cp)
 {
     if (cp >= 0x21 && cp <= 0x7E) return (int)cp;
     if ((cp >= 0xA1 && cp <= 0xAC) || (cp >= 0xAE && cp <= 0xFF)) return (int)cp;
-    if (cp >= 0x100 && cp <= 0x143) {
-        /* the non-printable bytes, in order */
-        static int16_t inv[0x44];
-        static int ready;
-        if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {
-            int16_t tmp[0x44];
-            for (int b = 0; b < 256; b++)
-                if (tk_byte_to_cp[b] >= 0x100) tmp[tk_byte_to_cp[b] - 0x100] = (int16_t)b;
-            memcpy(inv, tmp, sizeof inv);
-            __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
-        }
-        return inv[cp - 0x100];
+    if (cp >= 0x100 && cp <= 0x143) { /* the non-printable bytes, in order */
+        uint32_t k = cp - 0x100;
+        return k < 33 ? (int)k : k < 67 ? (int)(127 + k - 33) : 173;
     }
     return -1;
 }

@@ -49,6 +49,10 @@ int uni_is_word(uint32_t cp)
         return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') ||
                cp == '_';
     if (cp == 0x200C || cp == 0x200D) return 1;
+    /* Other_Alphabetic symbols (So): circled and squared Latin letters */
+    if ((cp >= 0x24B6 && cp <= 0x24E9) || (cp >= 0x1F130 && cp <= 0x1F149) ||
+        (cp >= 0x1F150 && cp <= 0x1F169) || (cp >= 0x1F170 && cp <= 0x1F189))
+        return 1;
     return (UNI_MASK(uni_category(cp)) & (UNI_MASK_L | UNI_MASK_M | UNI_MASK(UNI_Nd) |
                                           UNI_MASK(UNI_Nl) | UNI_MASK(UNI_Pc))) != 0;
 }

@@ -55,7 +55,9 @@ enum uni_cat uni_category(uint32_t cp);
 int uni_is_white_space(uint32_t cp);
 /* Rust's char::is_alphanumeric: L or N categories (Alphabetic approximated by L|Nl). */
 int uni_is_alnum(uint32_t cp);
-/* regex \w: L, M, Nd, Pc (and ZWNJ/ZWJ). */
+/* regex \w as Unicode defines it (Alphabetic, M, Nd, Pc, Join_Control), with
+ * Alphabetic taken as L, Nl and the circled/squared letters (its Other_Alphabetic
+ * part outside M). */
 int uni_is_word(uint32_t cp);
 /* Next character in cp's simple case-folding orbit (cp itself when it has none). */
 uint32_t uni_fold_next(uint32_t cp);
