@@ -179,7 +179,7 @@ template <> struct wvec<__nv_bfloat16> {
 
 /* ---- kernels -------------------------------------------------------------- */
 
-enum { NK_NONE = 0, NK_LAYER, NK_RMS, NK_RMS1 /* Gemma: x * (1 + w) */ };
+enum { NK_NONE = 0, NK_LAYER, NK_RMS, NK_RMS1 /* Gemma: x * (1 + w) */, NK_GATED };
 
 /* Normalize one row of D floats with the whole block: LayerNorm (two-pass mean
  * and variance), RMSNorm, or Gemma's (1 + w) RMSNorm. yr may alias xr. Every
@@ -228,17 +228,23 @@ template <typename T>
 __global__ void __launch_bounds__(GEMV_WARPS * 32)
     k_gemv(const T *__restrict__ W, const float *__restrict__ x_in, float *y,
            const float *__restrict__ bias, const float *res, int N, int K, int act, int vec,
-           const float *__restrict__ nw, const float *__restrict__ nb, float eps, int nkind)
+           const float *__restrict__ nw, const float *__restrict__ nb, float eps, int nkind,
+           int gate_act)
 {
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int row = blockIdx.x * GEMV_WARPS + warp;
     const float *x = x_in;
     if (nkind != NK_NONE) {
-        /* the norm before this projection, fused: each block normalizes x into
-         * shared memory (dynamic, K floats) exactly as k_norm would */
+        /* the step before this projection, fused: each block writes its input into
+         * shared memory (dynamic, K floats) exactly as k_norm or k_gated would:
+         * x normalized, or (NK_GATED) gate_act(x[i]) * x[K + i] */
         __shared__ float sh[32];
         DYN_SMEM(float, xs);
-        norm_row(x_in, xs, nw, nb, K, eps, nkind, sh);
+        if (nkind == NK_GATED)
+            for (int i = threadIdx.x; i < K; i += blockDim.x)
+                xs[i] = act_apply(x_in[i], gate_act) * x_in[K + i];
+        else
+            norm_row(x_in, xs, nw, nb, K, eps, nkind, sh);
         __syncthreads();
         x = xs;
     }
@@ -500,6 +506,7 @@ struct cuda_ctx {
     int gated, resid, resid_post_ln, act, rot;
     int nkind;     /* NK_*: the model's norm */
     int fuse_norm; /* decode GEMVs normalize their input themselves */
+    int fuse_gate; /* the decode down GEMV computes act(gate) * up itself */
     float emb_scale, eps;
     struct qkv_layout qkvl;
 
@@ -873,6 +880,7 @@ static enum joule_status open_impl(struct cuda_ctx *c, const struct jn_weights *
     c->nkind = w->norm == JN_NORM_RMS ? NK_RMS : w->norm == JN_NORM_RMS_GEMMA ? NK_RMS1 : NK_LAYER;
     /* Bloom's residual_post_layernorm reads the norms' outputs: keep them materialized */
     c->fuse_norm = !c->resid_post_ln && (size_t)c->D * sizeof(float) <= 48 * 1024;
+    c->fuse_gate = c->gated && (size_t)c->I * sizeof(float) <= 48 * 1024;
     c->emb_scale = w->emb_scale != 0.0f ? w->emb_scale : 1.0f;
     c->rot = g->rotary_dim;
     if (c->rot < 0 || c->rot > c->hd || (c->rot & 1) || (c->rot && !w->inv_freq))
@@ -1003,16 +1011,16 @@ static void gemv(struct cuda_ctx *c, const struct linear *L, const float *x, flo
     switch (L->type) {
     case WT_F16:
         LAUNCH(k_gemv<__half>, (grid, GEMV_WARPS * 32, smem, c->stream), (const __half *)L->w, x, y,
-               L->b, res, L->N, L->K, act, L->vec, nw, nb, c->eps, nkind);
+               L->b, res, L->N, L->K, act, L->vec, nw, nb, c->eps, nkind, c->act);
         break;
     case WT_BF16:
         LAUNCH(k_gemv<__nv_bfloat16>, (grid, GEMV_WARPS * 32, smem, c->stream),
                (const __nv_bfloat16 *)L->w, x, y, L->b, res, L->N, L->K, act, L->vec, nw, nb,
-               c->eps, nkind);
+               c->eps, nkind, c->act);
         break;
     default:
         LAUNCH(k_gemv<float>, (grid, GEMV_WARPS * 32, smem, c->stream), (const float *)L->w, x, y,
-               L->b, res, L->N, L->K, act, L->vec, nw, nb, c->eps, nkind);
+               L->b, res, L->N, L->K, act, L->vec, nw, nb, c->eps, nkind, c->act);
     }
 }
 
@@ -1061,12 +1069,24 @@ static enum joule_status norm_matmul(struct cuda_ctx *c, const struct linear *L,
     return matmul(c, L, normed, y, n, act, res);
 }
 
+/* h = down(ff) + h, ff = act(gate) * up taken from gu by the GEMV itself when fused */
+static enum joule_status mlp_down(struct cuda_ctx *c, const struct layer *Ly, int n,
+                                  const float *res)
+{
+    if (n == 1 && c->gated && c->fuse_gate) {
+        gemv(c, &Ly->down, c->gu, c->h, ACT_NONE, res, NULL, NULL, NK_GATED);
+        return JOULE_OK;
+    }
+    return matmul(c, &Ly->down, c->ff, c->h, n, ACT_NONE, res);
+}
+
 /* ff = act(up n(x)) or act(gate n(x)) * up n(x), n = the norm (nw, nb) */
 static enum joule_status mlp_up(struct cuda_ctx *c, const struct layer *Ly, const float *x,
                                 const float *nw, const float *nb, int n)
 {
     if (!c->gated) return norm_matmul(c, &Ly->up, x, nw, nb, c->m, c->ff, n, c->act, NULL);
     TRY(norm_matmul(c, &Ly->up, x, nw, nb, c->m, c->gu, n, ACT_NONE, NULL));
+    if (n == 1 && c->fuse_gate) return JOULE_OK; /* the down GEMV applies the gate */
     size_t total = (size_t)n * c->I;
     LAUNCH(k_gated, ((unsigned)((total + 255) / 256), 256, 0, c->stream), c->gu, c->ff, c->I, total,
            c->act);
@@ -1102,13 +1122,13 @@ static enum joule_status forward(struct cuda_ctx *c, int n, int want)
             int neox = c->resid == JN_RESID_PARALLEL;
             TRY(mlp_up(c, Ly, c->h, neox ? Ly->ln2_w : Ly->ln1_w, neox ? Ly->ln2_b : Ly->ln1_b, n));
             TRY(matmul(c, &Ly->o, c->att, c->h, n, ACT_NONE, c->h));
-            TRY(matmul(c, &Ly->down, c->ff, c->h, n, ACT_NONE, c->h));
+            TRY(mlp_down(c, Ly, n, c->h));
         } else {
             /* Bloom's apply_residual_connection_post_layernorm: the residuals are the norms'
              * outputs (a, m), materialized since fuse_norm is off for it */
             TRY(matmul(c, &Ly->o, c->att, c->h, n, ACT_NONE, c->resid_post_ln ? c->a : c->h));
             TRY(mlp_up(c, Ly, c->h, Ly->ln2_w, Ly->ln2_b, n));
-            TRY(matmul(c, &Ly->down, c->ff, c->h, n, ACT_NONE, c->resid_post_ln ? c->m : c->h));
+            TRY(mlp_down(c, Ly, n, c->resid_post_ln ? c->m : c->h));
         }
     }
     if (want == 1) /* only the last row needs the final norm and the head */
