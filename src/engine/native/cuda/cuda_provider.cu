@@ -1056,12 +1056,15 @@ static void norm(struct cuda_ctx *c, const float *x, float *y, const float *w, c
 }
 
 /* y = act(norm(x) W^T + b) + res: fused into the GEMV for one token, else the
- * norm's output goes to `normed` first */
+ * norm's output goes to `normed` first. Every GEMV block recomputes the norm, so
+ * the fusion pays only where there are few blocks (N <= FUSE_MAX_N: the QKV and
+ * most MLP projections, not the output head). */
+#define FUSE_MAX_N 8192
 static enum joule_status norm_matmul(struct cuda_ctx *c, const struct linear *L, const float *x,
                                      const float *nw, const float *nb, float *normed, float *y,
                                      int n, int act, const float *res)
 {
-    if (n == 1 && c->fuse_norm) {
+    if (n == 1 && c->fuse_norm && L->N <= FUSE_MAX_N) {
         gemv(c, L, x, y, act, res, nw, nb, c->nkind);
         return JOULE_OK;
     }
