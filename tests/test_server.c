@@ -605,6 +605,8 @@ static void test_errors(void)
         "{\"prompt\":\"a\",\"n\":2}",
         "{\"prompt\":\"a\",\"echo\":true}",
         "{\"prompt\":[1,2,600]}",
+        "{\"prompt\":\"a\\u0000b\"}", /* would be cut at the NUL (fuzz_completion_request) */
+        "{\"prompt\":\"a\",\"stop\":[\"x\\u0000\"]}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         expect_error(port, "POST", "/v1/completions", bad[i], -1, auth, 400, NULL);
