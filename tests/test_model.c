@@ -236,6 +236,12 @@ static void test_transformers5_keys(void)
     const char *heads = "{\"model_type\":\"gpt2\",\"vocab_size\":5,\"n_embd\":64,"
                         "\"n_layer\":1,\"n_head\":5}";
     CHECK_EQ_INT(joule_model_parse_config(heads, strlen(heads), &c), JOULE_ERR_FORMAT);
+    /* a huge hidden size without intermediate_size: refused, no 4 × hidden overflow (UBSan;
+     * found by fuzz_hf_config) */
+    const char *wide = "{\"model_type\":\"phi\",\"vocab_size\":4,\"hidden_size\":842184976,"
+                       "\"num_attention_heads\":4}";
+    CHECK_EQ_INT(joule_model_parse_config(wide, strlen(wide), &c), JOULE_ERR_FORMAT);
+    CHECK(strstr(joule_last_error(), "hidden_size") != NULL);
     CHECK_EQ_INT(joule_model_parse_config("[1,2]", 5, &c), JOULE_ERR_FORMAT);
     CHECK_EQ_INT(joule_model_parse_config("{", 1, &c), JOULE_ERR_FORMAT);
 }
