@@ -262,6 +262,38 @@ static void test_loaders(void)
     joule_report_rows_free(&fromdb);
 }
 
+/* An unbalanced design: model b has no value under configuration y. The pooled medians skip
+ * the empty cell (it used to be memcpy'd from NULL: UBSan, found by fuzz_report_input). */
+static void test_empty_cell(void)
+{
+    const char *js =
+        "{\"runs\":[{\"model\":\"a\",\"engine\":\"x\",\"provider\":\"cpu\",\"params_m\":100,"
+        "\"metrics\":{\"execution_s\":1}},{\"model\":\"a\",\"engine\":\"y\",\"provider\":\"cpu\","
+        "\"params_m\":100,\"metrics\":{\"execution_s\":2}},{\"model\":\"b\",\"engine\":\"x\","
+        "\"provider\":\"cpu\",\"params_m\":100,\"metrics\":{\"execution_s\":4}}]}";
+    struct joule_report_rows t = {0};
+    CHECK_OK(joule_report_load_json(js, strlen(js), &t));
+    struct joule_report_params p = joule_report_default_params();
+    p.bootstrap_reps = 0;
+    struct joule_report *r = NULL;
+    CHECK_OK(joule_report_build(t.rows, t.n, &p, &r));
+    char dir[600], path[700];
+    snprintf(dir, sizeof dir, "%s/empty_cell", test_tmpdir());
+    if (r) CHECK_OK(joule_report_write(r, dir));
+    joule_report_free(r);
+    joule_report_rows_free(&t);
+    snprintf(path, sizeof path, "%s/stats.json", dir);
+    cJSON *root = NULL;
+    CHECK_OK(joule_json_load_file(path, 1 << 24, &root));
+    const cJSON *all = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(root, "medians"), "execution_s"), "all");
+    const cJSON *x = cJSON_GetObjectItem(all, "x/cpu"), *y = cJSON_GetObjectItem(all, "y/cpu");
+    CHECK(cJSON_IsNumber(x) && cJSON_IsNumber(y));
+    if (cJSON_IsNumber(x)) CHECK_NEAR(x->valuedouble, 2.5, 0); /* median of a:1, b:4 */
+    if (cJSON_IsNumber(y)) CHECK_NEAR(y->valuedouble, 2.0, 0); /* a only */
+    cJSON_Delete(root);
+}
+
 static void test_cli(void)
 {
     char db[600], out[600], cmd[2000];
@@ -450,6 +482,7 @@ int main(void)
 {
     RUN(test_build_write);
     RUN(test_loaders);
+    RUN(test_empty_cell);
     RUN(test_cli);
     RUN(test_chromium_screenshot);
     return test_summary();

@@ -68,6 +68,7 @@ static double pooled_median(const struct joule_report *r, int metric, int cat, s
     for (size_t m = 0; m < r->nmodels; m++) {
         if (cat != CAT_COUNT && r->models[m].cat != cat) continue;
         const struct rcell *c = report_cell(r, metric, m, conf);
+        if (!c->n) continue; /* an empty cell has no buffer (memcpy from NULL is UB) */
         memcpy(v + o, c->v, c->n * sizeof *v);
         o += c->n;
     }
