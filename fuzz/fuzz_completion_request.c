@@ -1,13 +1,23 @@
 /* Fuzz target: the HTTP request bodies of the server (/v1/completions and the
  * study's {"input_text": ...}). Any input must parse into a request that keeps
  * the invariants below, or give a clean 400/422 with a message; the JSON the
- * server writes back for any parsed text must be valid JSON. */
+ * server writes back for any parsed text must be valid JSON.
+ *
+ * A parsed request is then streamed as the server streams an answer: its prompt
+ * (the text's byte-level tokens, or the id list mapped onto the vocabulary) is
+ * split into a prompt part and "generated" tokens that go one by one through the
+ * incremental detokenizer (joule_detok_*), with the stop strings scanned over the
+ * text streamed so far. With the lossless byte-level tokenizer of tokenizers.h the
+ * streamed deltas must add up to exactly the decoded text of the generated tokens:
+ * nothing lost, nothing repeated. */
 #include <cjson/cJSON.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "joule/tokenizer.h"
 #include "server/server_impl.h"
+#include "tokenizers.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -24,6 +34,69 @@ static void check_escape(const char *s, size_t n)
     if (!cJSON_IsString(j)) abort();
     cJSON_Delete(j);
     joule_sbuf_free(&b);
+}
+
+static struct joule_tokenizer *g_tok;
+
+static enum joule_status be_decode(void *user, const int32_t *ids, size_t n, char *out, size_t cap,
+                                   size_t *n_bytes)
+{
+    return joule_tokenizer_decode(user, ids, n, 1, out, cap, n_bytes);
+}
+
+static void stream(const struct joule_completion_request *r)
+{
+    if (!g_tok) {
+        char *j = bytelevel_json();
+        if (!j || joule_tokenizer_load_from_memory(j, strlen(j), &g_tok) != JOULE_OK) abort();
+        free(j);
+    }
+    size_t n = 0;
+    int32_t *ids = NULL;
+    if (r->prompt) {
+        if (joule_tokenizer_encode(g_tok, r->prompt, r->prompt_len, 0, NULL, 0, &n) != JOULE_OK)
+            abort();
+        ids = malloc((n ? n : 1) * sizeof *ids);
+        if (!ids) return;
+        if (joule_tokenizer_encode(g_tok, r->prompt, r->prompt_len, 0, ids, n, &n) != JOULE_OK)
+            abort();
+    } else {
+        n = r->n_prompt_ids;
+        ids = malloc(n * sizeof *ids);
+        if (!ids) return;
+        for (size_t i = 0; i < n; i++) { /* ids 0..260 and the special 300 exist */
+            ids[i] = (int32_t)((size_t)r->prompt_ids[i] % 262);
+            if (ids[i] == 261) ids[i] = 300;
+        }
+    }
+    struct joule_server_backend be = {.user = g_tok, .decode = be_decode};
+    size_t np = n / 3; /* a third as the prompt, the rest "generated" */
+    struct joule_detok d;
+    struct joule_sbuf streamed = {0}, whole = {0};
+    if (joule_detok_init(&d, &be, ids, np) != JOULE_OK) abort();
+    for (size_t i = np; i < n; i++) {
+        size_t before = streamed.len;
+        if (joule_detok_push(&d, ids[i], &streamed) != JOULE_OK) abort();
+        if (streamed.len < before) abort();
+        if (r->n_stop && streamed.len) {
+            size_t longest = 0;
+            for (size_t k = 0; k < r->n_stop; k++)
+                if (r->stop_len[k] > longest) longest = r->stop_len[k];
+            size_t from = before > longest ? before - longest + 1 : 0;
+            long at = joule_stop_find(r, streamed.data, streamed.len, from);
+            if (at >= (long)streamed.len) abort();
+            if (joule_stop_holdback(r, streamed.data, streamed.len) > streamed.len) abort();
+        }
+    }
+    if (joule_detok_finish(&d, &streamed) != JOULE_OK) abort();
+    joule_detok_free(&d);
+    if (joule_server_decode(&be, ids + np, n - np, &whole) != JOULE_OK) abort();
+    if (!streamed.oom && !whole.oom &&
+        (streamed.len != whole.len || (whole.len && memcmp(streamed.data, whole.data, whole.len))))
+        abort(); /* the stream lost or repeated text */
+    joule_sbuf_free(&streamed);
+    joule_sbuf_free(&whole);
+    free(ids);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -50,6 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (at >= (long)r.prompt_len) abort();
             if (joule_stop_holdback(&r, r.prompt, r.prompt_len) > r.prompt_len) abort();
         }
+        stream(&r);
         joule_completion_request_free(&r);
     } else {
         if (e.http != 400 || !e.message[0] || !e.type) abort();
