@@ -1174,8 +1174,8 @@ static void *soak_main(void *arg)
     CURL *h = curl_easy_init();
     static const char *const bodies[] = {
         "{\"prompt\":\"def add(a, b):\",\"max_tokens\":16,\"temperature\":0}",
-        "{\"prompt\":\"import sys\\n\",\"max_tokens\":12,\"temperature\":0.7,\"seed\":3,"
-        "\"stream\":true}",
+        ("{\"prompt\":\"import sys\\n\",\"max_tokens\":12,\"temperature\":0.7,\"seed\":3,"
+         "\"stream\":true}"), /* one element: parenthesized for clang -Wstring-concatenation */
         "{\"prompt\":[1,2,3,4],\"max_tokens\":8,\"stop\":[\"e\",\"\\n\"]}",
     };
     for (long n = 0; joule_now_ns() < k->until_ns; n++) {
