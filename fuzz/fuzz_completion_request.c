@@ -7,9 +7,10 @@
  * (the text's byte-level tokens, or the id list mapped onto the vocabulary) is
  * split into a prompt part and "generated" tokens that go one by one through the
  * incremental detokenizer (joule_detok_*), with the stop strings scanned over the
- * text streamed so far. With the lossless byte-level tokenizer of tokenizers.h the
- * streamed deltas must add up to exactly the decoded text of the generated tokens:
- * nothing lost, nothing repeated. */
+ * text streamed so far. The streamed text must be valid UTF-8 and equal the non-stream
+ * answer of the same tokens; with the lossless byte-level tokenizer of tokenizers.h and a
+ * split at a character boundary it must be exactly the decoded text of the generated
+ * tokens: nothing lost, nothing repeated. */
 #include <cjson/cJSON.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 
 #include "joule/tokenizer.h"
 #include "server/server_impl.h"
+#include "tokenizer/unicode.h"
 #include "tokenizers.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -42,6 +44,11 @@ static enum joule_status be_decode(void *user, const int32_t *ids, size_t n, cha
                                    size_t *n_bytes)
 {
     return joule_tokenizer_decode(user, ids, n, 1, out, cap, n_bytes);
+}
+
+static int same(const struct joule_sbuf *a, const struct joule_sbuf *b)
+{
+    return a->len == b->len && (!a->len || !memcmp(a->data, b->data, a->len));
 }
 
 static void stream(const struct joule_completion_request *r)
@@ -90,10 +97,33 @@ static void stream(const struct joule_completion_request *r)
     }
     if (joule_detok_finish(&d, &streamed) != JOULE_OK) abort();
     joule_detok_free(&d);
-    if (joule_server_decode(&be, ids + np, n - np, &whole) != JOULE_OK) abort();
-    if (!streamed.oom && !whole.oom &&
-        (streamed.len != whole.len || (whole.len && memcmp(streamed.data, whole.data, whole.len))))
-        abort(); /* the stream lost or repeated text */
+    /* the same tokens without streaming (how the server builds a non-stream answer) */
+    struct joule_sbuf once = {0}, head = {0}, all = {0};
+    if (joule_detok_init(&d, &be, ids, np) != JOULE_OK) abort();
+    if (joule_detok_add(&d, ids + np, n - np) != JOULE_OK) abort();
+    if (joule_detok_finish(&d, &once) != JOULE_OK) abort();
+    joule_detok_free(&d);
+    if (joule_server_decode(&be, ids + np, n - np, &whole) != JOULE_OK ||
+        joule_server_decode(&be, ids, np, &head) != JOULE_OK ||
+        joule_server_decode(&be, ids, n, &all) != JOULE_OK)
+        abort();
+    if (!streamed.oom && !once.oom && !whole.oom && !head.oom && !all.oom) {
+        /* always valid UTF-8 (it goes into JSON and SSE as is) */
+        if (utf8_valid_prefix(streamed.data ? streamed.data : "", streamed.len) != streamed.len)
+            abort();
+        /* a streaming client and a non-streaming one get the same text */
+        if (!same(&streamed, &once)) abort();
+        /* where prompt and completion split at a character boundary, the stream is exactly the
+         * completion's text: nothing lost, nothing repeated */
+        if (head.len + whole.len == all.len &&
+            (!head.len || !memcmp(all.data, head.data, head.len)) &&
+            (!whole.len || !memcmp(all.data + head.len, whole.data, whole.len)) &&
+            !same(&streamed, &whole))
+            abort();
+    }
+    joule_sbuf_free(&once);
+    joule_sbuf_free(&head);
+    joule_sbuf_free(&all);
     joule_sbuf_free(&streamed);
     joule_sbuf_free(&whole);
     free(ids);
