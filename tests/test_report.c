@@ -294,6 +294,34 @@ static void test_empty_cell(void)
     cJSON_Delete(root);
 }
 
+/* Extreme values give a plot, not a hang (found by fuzz_report_input): a denormal next to a
+ * huge value (the log scale's lower decade underflowed to 0 and the tick loop never ended),
+ * and values too close for their magnitude (the linear tick step was below their precision). */
+static void test_extreme_values(void)
+{
+    static const double pairs[][2] = {{5e-324, 1e30}, {1e17, 1e17 + 16}};
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        struct joule_report_row rows[2] = {
+            {JOULE_REPORT_EXECUTION_S, "a", 0, "x", "cpu", 0, pairs[i][0]},
+            {JOULE_REPORT_EXECUTION_S, "a", 0, "y", "cpu", 0, pairs[i][1]},
+        };
+        struct joule_report_params p = joule_report_default_params();
+        p.bootstrap_reps = 0;
+        struct joule_report *r = NULL;
+        CHECK_OK(joule_report_build(rows, 2, &p, &r));
+        char dir[600], path[700];
+        snprintf(dir, sizeof dir, "%s/extreme%zu", test_tmpdir(), i);
+        if (r) CHECK_OK(joule_report_write(r, dir));
+        joule_report_free(r);
+        snprintf(path, sizeof path, "%s/index.html", dir);
+        char *html = NULL;
+        size_t len = 0;
+        CHECK_OK(joule_read_file(path, 1 << 24, &html, &len));
+        CHECK(html && strstr(html, "<svg") != NULL);
+        free(html);
+    }
+}
+
 static void test_cli(void)
 {
     char db[600], out[600], cmd[2000];
@@ -483,6 +511,7 @@ int main(void)
     RUN(test_build_write);
     RUN(test_loaders);
     RUN(test_empty_cell);
+    RUN(test_extreme_values);
     RUN(test_cli);
     RUN(test_chromium_screenshot);
     return test_summary();
