@@ -422,6 +422,19 @@ static void test_bad_files(void)
     d = bad_dir(NULL);
     write_with_header(d, "model.safetensors", h);
     expect_fail(d, JOULE_ERR_FORMAT, "overlap");
+
+    /* an empty tensor between two overlapping ones does not hide the overlap */
+    static const char hidden[] =
+        "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},\"z\":{\"dtype\":"
+        "\"F32\",\"shape\":[0],\"data_offsets\":[4,4]},\"b\":{\"dtype\":\"F32\",\"shape\":[1],"
+        "\"data_offsets\":[8,12]}}";
+    unsigned char buf[8 + sizeof hidden - 1 + 16];
+    memset(buf, 0, sizeof buf);
+    buf[0] = (unsigned char)(sizeof hidden - 1);
+    memcpy(buf + 8, hidden, sizeof hidden - 1);
+    struct joule_st_file f;
+    CHECK_EQ_INT(joule_safetensors_parse(buf, sizeof buf, "hidden", &f), JOULE_ERR_FORMAT);
+    CHECK(strstr(joule_last_error(), "'a' and 'b' overlap") != NULL);
     cJSON_Delete(h);
 
     h = good_header(); /* shape whose element count overflows */
