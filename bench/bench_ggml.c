@@ -7,13 +7,17 @@
  * DIR is a Hugging Face directory (e.g. from joule synth); the ggml engine
  * runs FILE when given (e.g. joule convert --allow-inexact for codeparrot-small),
  * else DIR (converted at open). Prints the median decode and prefill tokens/s
- * of each engine and the ratio ggml / native. */
+ * of each engine, the ratio ggml / native, and the median joules per generated
+ * token from joule's sensors ("all": RAPL / perf when readable, else the
+ * estimate, marked "estimated"; whole-machine figures). */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "joule/engine.h"
+#include "joule/sensor.h"
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -89,11 +93,23 @@ int main(int argc, char **argv)
     int32_t *prompt = malloc((size_t)n_prompt * sizeof *prompt);
     for (int i = 0; i < n_prompt; i++)
         prompt[i] = (int32_t)((i * 7919 + 13) % n_vocab);
-    double *dec[2], *pre[2];
+    double *dec[2], *pre[2], *jpt[2];
     for (int k = 0; k < 2; k++) {
         dec[k] = calloc((size_t)reps, sizeof(double));
         pre[k] = calloc((size_t)reps, sizeof(double));
+        jpt[k] = calloc((size_t)reps, sizeof(double));
     }
+    struct joule_sensor_params spar = joule_sensor_default_params();
+    struct joule_sensor_set *set = NULL;
+    struct joule_sampler *smp = NULL;
+    struct joule_sensor_energy *en = NULL;
+    if (joule_sensor_set_open("all", &spar, &set) == JOULE_OK) {
+        struct joule_sampler_params sp = joule_sampler_default_params();
+        sp.interval_ns = 50000000;
+        if (joule_sampler_start(set, &sp, &smp) != JOULE_OK) smp = NULL;
+        en = calloc(joule_sensor_set_count(set) + 1, sizeof *en);
+    }
+    int estimated = 0;
     struct joule_gen_params gp = joule_gen_default_params();
     gp.max_new_tokens = n_new;
     gp.ignore_eos = 1;
@@ -101,6 +117,7 @@ int main(int argc, char **argv)
     for (int r = -1; r < reps; r++) {
         for (int k = 0; k < 2; k++) {
             struct joule_gen_result res;
+            int64_t t0 = smp ? joule_sampler_sample_now(smp) : 0;
             if (joule_engine_generate(e[k], prompt, (size_t)n_prompt, &gp, &res) != JOULE_OK) {
                 fprintf(stderr, "bench_ggml: %s: %s\n", names[k], joule_last_error());
                 return 1;
@@ -110,27 +127,43 @@ int main(int argc, char **argv)
                 dec[k][r] =
                     res.n_ids > 1 ? (double)(res.n_ids - 1) / ((double)res.decode_ns * 1e-9) : 0.0;
                 pre[k][r] = (double)n_prompt / ((double)res.prompt_ns * 1e-9);
+                double total = NAN;
+                int est = 0;
+                if (smp) {
+                    int64_t t1 = joule_sampler_sample_now(smp);
+                    if (joule_sampler_energy(smp, t0, t1, en, &total, &est) != JOULE_OK)
+                        total = NAN;
+                }
+                jpt[k][r] = res.n_ids ? total / (double)res.n_ids : NAN;
+                estimated |= est;
             }
             joule_gen_result_free(&res);
         }
     }
     const struct joule_engine_info *in = joule_engine_get_info(e[0]),
                                    *ig = joule_engine_get_info(e[1]);
-    double md[2], mp[2];
+    double md[2], mp[2], mj[2];
     for (int k = 0; k < 2; k++) {
         md[k] = median(dec[k], reps);
         mp[k] = median(pre[k], reps);
+        mj[k] = median(jpt[k], reps);
     }
     printf("model %s (native %s, ggml %s), %d threads, prompt %d, new %d, %d reps (medians)\n",
            in->model_name, in->dtype, ig->dtype, threads, n_prompt, n_new, reps);
-    printf("  %-7s decode %10.1f tok/s   prefill %10.1f tok/s\n", "native", md[0], mp[0]);
-    printf("  %-7s decode %10.1f tok/s   prefill %10.1f tok/s\n", "ggml", md[1], mp[1]);
-    printf("  ggml / native: decode %.2fx, prefill %.2fx\n", md[1] / md[0], mp[1] / mp[0]);
+    for (int k = 0; k < 2; k++)
+        printf("  %-7s decode %10.1f tok/s   prefill %10.1f tok/s   %.4g J/token%s\n", names[k],
+               md[k], mp[k], mj[k], estimated ? " (estimated)" : "");
+    printf("  ggml / native: decode %.2fx, prefill %.2fx, J/token %.2fx\n", md[1] / md[0],
+           mp[1] / mp[0], mj[1] / mj[0]);
     for (int k = 0; k < 2; k++) {
         free(dec[k]);
         free(pre[k]);
+        free(jpt[k]);
         joule_engine_free(e[k]);
     }
+    joule_sampler_free(smp);
+    joule_sensor_set_free(set);
+    free(en);
     free(prompt);
     return 0;
 }

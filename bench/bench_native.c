@@ -2,6 +2,8 @@
  *
  *   bench_native [--threads 1,2] [--decode N] [--prefill N] [--busy] [--quantize q8] MODEL_DIR...
  *
+ * --engine ggml measures llama.cpp through joule's ggml engine on the same
+ * footing (MODEL may then be a .gguf file; its size counts as the bytes read).
  * --busy forks a process that keeps one core busy for the whole run (to see
  * how the thread pool copes with a competitor).
  *
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -87,6 +90,8 @@ static int is_matrix_role(int r)
  * bytes per 32 weights); a tied head is a q8 copy of the embedding. */
 static double bytes_per_token(const char *dir, int q8)
 {
+    struct stat st;
+    if (stat(dir, &st) == 0 && S_ISREG(st.st_mode)) return (double)st.st_size; /* a .gguf */
     struct joule_model *m = NULL;
     if (joule_model_load(dir, NULL, &m) != JOULE_OK) return 0;
     const struct joule_model_config *c = joule_model_get_config(m);
@@ -120,7 +125,7 @@ int main(int argc, char **argv)
     int threads[8] = {1, 2}, n_threads = 2, n_decode = 32, n_prefill = 64;
     int i = 1;
     pid_t busy = -1;
-    const char *quantize = NULL;
+    const char *quantize = NULL, *engine = "native";
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
             n_threads = 0;
@@ -134,6 +139,8 @@ int main(int argc, char **argv)
             n_prefill = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "--quantize") && i + 1 < argc) {
             quantize = argv[++i];
+        } else if (!strcmp(argv[i], "--engine") && i + 1 < argc) {
+            engine = argv[++i];
         } else if (!strcmp(argv[i], "--busy")) {
             busy = fork();
             if (busy == 0)
@@ -148,7 +155,7 @@ int main(int argc, char **argv)
         }
     }
     const struct jn_kernels *k = jn_kernels_select();
-    printf("kernels: %s\n", k ? k->name : "(none)");
+    printf("engine: %s; native kernels: %s\n", engine, k ? k->name : "(none)");
     double bw[8];
     for (int t = 0; t < n_threads; t++) {
         bw[t] = read_bandwidth(threads[t]);
@@ -163,6 +170,7 @@ int main(int argc, char **argv)
             struct joule_engine_params ep = joule_engine_default_params();
             ep.n_threads = threads[t];
             ep.quantize = quantize;
+            ep.engine = engine;
             struct joule_engine *e = NULL;
             if (joule_engine_open(argv[i], &ep, &e) != JOULE_OK) {
                 fprintf(stderr, "%s: %s\n", argv[i], joule_last_error());

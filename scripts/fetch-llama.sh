@@ -79,7 +79,8 @@ if [ "$mode" = source ]; then
   cmake -S "$DEST/src" -B "$DEST/build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
     -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
     -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_COMMON=OFF -DLLAMA_CURL=OFF \
-    -DLLAMA_OPENSSL=OFF -DGGML_NATIVE=ON -DGGML_OPENMP=OFF -DGGML_CUDA=$cuda >/dev/null
+    -DLLAMA_OPENSSL=OFF -DGGML_NATIVE=ON -DGGML_OPENMP=OFF -DGGML_CUDA=$cuda \
+    -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHS:-native}" >/dev/null
   cmake --build "$DEST/build" -j"$JOBS" --target llama
   echo "fetch-llama: built llama.cpp (CUDA $cuda) in $(( $(date +%s) - start )) s"
 fi

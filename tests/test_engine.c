@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "joule/engine.h"
 #include "support/model_fixtures.h"
@@ -163,6 +164,30 @@ static void test_threads_identical(void)
         free(a.logits);
         free(b.logits);
         free(c.logits);
+        test_reference_free(&r);
+    }
+}
+
+/* JOULE_HUGEPAGES=1 copies the matrices into huge-page memory: same numbers. */
+static void test_hugepage_copy_identical(void)
+{
+    const char *names[] = {"gpt2", "llama_bfloat16", "phi"};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        struct test_reference r;
+        if (test_reference_load(names[k], &r) != 0) continue;
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/models/%s", JOULE_TEST_FIXTURES, names[k]);
+        struct run_out a = {0}, b = {0};
+        setenv("JOULE_HUGEPAGES", "1", 1);
+        int ra = run_model(dir, 2, &r, &a);
+        unsetenv("JOULE_HUGEPAGES");
+        int rb = run_model(dir, 2, &r, &b);
+        if (ra == 0 && rb == 0) {
+            CHECK(!memcmp(a.ids, b.ids, sizeof a.ids));
+            CHECK(!memcmp(a.logits, b.logits, r.n_logits * sizeof(float)));
+        }
+        free(a.logits);
+        free(b.logits);
         test_reference_free(&r);
     }
 }
@@ -370,14 +395,65 @@ static void test_q8_accuracy(void)
     CHECK_EQ_INT(joule_engine_open(test_fixture("models/gpt2"), &ep, &e), JOULE_ERR_UNSUPPORTED);
 }
 
+/* --prompt TEXT goes through the tokenizer beside the weights: a copy of the
+ * gpt2 fixture (vocab 512) with the 512-token byte-level tokenizer. */
+static void test_cli_generate_text_prompt(void)
+{
+    const char *dir = test_model_copy("gpt2", "config.json");
+    CHECK(dir != NULL);
+    if (!dir) return;
+    char tok_src[4096], tok_dst[4096 + 32];
+    snprintf(tok_src, sizeof tok_src, "%s/tokenizers/tiny_bytelevel_512/tokenizer.json",
+             JOULE_TEST_FIXTURES);
+    snprintf(tok_dst, sizeof tok_dst, "%s/tokenizer.json", dir);
+    CHECK_EQ_INT(symlink(tok_src, tok_dst), 0);
+    const char *text = "def add(a, b):\n    return a + b";
+    struct joule_tokenizer *tok = NULL;
+    CHECK_OK(joule_tokenizer_load(tok_src, &tok));
+    if (!tok) return;
+    int32_t ids[256];
+    size_t n_ids = 0;
+    CHECK_OK(joule_tokenizer_encode(tok, text, strlen(text), 1, ids, 256, &n_ids));
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "'%s' generate --model '%s' --prompt '%s' --max-new-tokens 6 --ignore-eos --json",
+             test_joule_bin(), dir, text); /* the newline travels inside the quotes */
+    FILE *p = popen(cmd, "r");
+    char out[65536];
+    size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
+    out[n] = '\0';
+    CHECK(p && pclose(p) == 0);
+    cJSON *j = cJSON_Parse(out);
+    CHECK(j != NULL);
+    if (j) {
+        CHECK_EQ_INT(joule_json_int(j, "prompt_tokens", -1), n_ids);
+        CHECK_EQ_INT(joule_json_int(j, "completion_tokens", -1), 6);
+        CHECK(cJSON_IsString(cJSON_GetObjectItem(j, "text")));
+        /* the text is the decoding of the ids */
+        const cJSON *arr = cJSON_GetObjectItem(j, "ids");
+        int32_t gen[6];
+        int k = 0;
+        for (const cJSON *v = arr ? arr->child : NULL; v && k < 6; v = v->next)
+            gen[k++] = v->valueint;
+        char dec[1024];
+        size_t nb = 0;
+        CHECK_OK(joule_tokenizer_decode(tok, gen, (size_t)k, 1, dec, sizeof dec, &nb));
+        CHECK_EQ_STR(joule_json_str(j, "text", ""), dec);
+        cJSON_Delete(j);
+    }
+    joule_tokenizer_free(tok);
+}
+
 int main(void)
 {
     RUN(test_fixtures_every_kernel);
     RUN(test_threads_identical);
     RUN(test_q8_accuracy);
+    RUN(test_hugepage_copy_identical);
     RUN(test_incremental_matches_batched);
     RUN(test_context_and_errors);
     RUN(test_sampling_is_seeded);
     RUN(test_cli_generate_json);
+    RUN(test_cli_generate_text_prompt);
     return test_summary();
 }

@@ -158,7 +158,8 @@ static void test_open_directory_converts(void)
     if (impl) {
         CHECK_EQ_STR(info.engine, "ggml");
         CHECK_EQ_STR(info.arch, "starcoder");
-        CHECK(info.n_ctx >= 32); /* llama.cpp rounds the context up to 256 */
+        CHECK_EQ_INT(info.eos_id, 0); /* from config.json, through the "none" vocabulary */
+        CHECK(info.n_ctx >= 32);      /* llama.cpp rounds the context up to 256 */
         joule_engine_ggml.free(impl);
     }
     CHECK(joule_engine_ggml.open("/nonexistent/model", &ep, &impl, &info) != JOULE_OK);
@@ -240,6 +241,8 @@ static void test_real_shape_one_layer(void)
 
 int main(void)
 {
+    /* synth finds data/HumanEval.jsonl.gz here whatever the build directory */
+    setenv("JOULE_DATA_DIR", JOULE_SOURCE_DIR "/data", 0);
 #ifdef JOULE_HAVE_GGML
     RUN(test_fixtures_f32);
     RUN(test_fixture_llama_f16);

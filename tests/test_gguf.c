@@ -479,6 +479,8 @@ static void test_inspect_cli(void)
 
 int main(void)
 {
+    /* synth finds data/HumanEval.jsonl.gz here whatever the build directory */
+    setenv("JOULE_DATA_DIR", JOULE_SOURCE_DIR "/data", 0);
     RUN(test_gpt2_conv1d_transposed);
     RUN(test_neox_bloom_qkv_regrouped);
     RUN(test_llama_qk_permuted);

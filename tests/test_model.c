@@ -8,6 +8,7 @@
 
 #include "joule/model.h"
 #include "model/arch.h"
+#include "model/dtype.h"
 #include "model/safetensors.h"
 #include "support/model_fixtures.h"
 #include "test.h"
@@ -557,6 +558,24 @@ static void test_parse_every_prefix(void)
     joule_safetensors_clear(&f);
 }
 
+/* f16 <-> f32: every finite half survives the round trip; ties go to even */
+static void test_half_conversions(void)
+{
+    int bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        if ((h & 0x7c00) == 0x7c00 && (h & 0x3ff)) continue; /* NaN */
+        if (joule_f32_to_f16(joule_f16_to_f32((uint16_t)h)) != h) bad++;
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK_NEAR(joule_f16_to_f32(0x3c00), 1.0, 0);
+    CHECK_NEAR(joule_f16_to_f32(0x0001), 5.960464477539063e-08, 0); /* smallest subnormal */
+    CHECK_EQ_INT(joule_f32_to_f16(1.0f + 1.0f / 2048), 0x3c00);     /* tie: down to even */
+    CHECK_EQ_INT(joule_f32_to_f16(1.0f + 3.0f / 2048), 0x3c02);     /* tie: up to even */
+    CHECK_EQ_INT(joule_f32_to_f16(70000.0f), 0x7c00);               /* overflow */
+    CHECK_NEAR(joule_round_to_dtype(45.254834f, JOULE_DTYPE_BF16), 45.25, 0);
+    CHECK_NEAR(joule_bf16_to_f32(0x3f80), 1.0, 0);
+}
+
 int main(void)
 {
     RUN(test_load_fixtures_both_config_styles);
@@ -567,6 +586,7 @@ int main(void)
     RUN(test_bad_files);
     RUN(test_bad_dirs);
     RUN(test_parse_every_prefix);
+    RUN(test_half_conversions);
     free(g_file);
     return test_summary();
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 #include <zlib.h>
 
 #include "joule/report.h"
@@ -66,6 +67,7 @@ static void test_build_write(void)
                            "tables/medians.tex",
                            "tables/savings_energy_global_j.csv",
                            "tables/tests_execution_s.md",
+                           "tables/medians_execution_s.md",
                            "tables/pairs.csv",
                            "tables/recommendations.md",
                            "plots/energy_global_j.svg",
@@ -166,7 +168,26 @@ static void test_build_write(void)
         CHECK(strstr(csv, "torch/cuda,torch/cpu,") != NULL);
         free(csv);
     }
-    (void)rows_median;
+    /* the median table per model shows each configuration's median with its bootstrap CI */
+    snprintf(path, sizeof path, "%s/tables/medians_execution_s.csv", g_out);
+    CHECK_OK(joule_read_file(path, 1 << 24, &csv, &len));
+    if (csv) {
+        char want[128], num[64];
+        double med = rows_median(&t, JOULE_REPORT_EXECUTION_S, "phi-2", "torch", "cuda");
+        snprintf(num, sizeof num, "%.4g", med);
+        snprintf(want, sizeof want, "\nphi-2,");
+        const char *line = strstr(csv, want);
+        CHECK(line != NULL);
+        if (line) {
+            const char *end = strchr(line + 1, '\n');
+            char row[1024] = {0};
+            size_t n = end ? (size_t)(end - line) : strlen(line);
+            memcpy(row, line, n < sizeof row - 1 ? n : sizeof row - 1);
+            CHECK(strstr(row, num) != NULL); /* torch/cuda median printed with 4 digits */
+            CHECK(strchr(row, '[') != NULL);
+        }
+        free(csv);
+    }
     char *html = NULL;
     snprintf(path, sizeof path, "%s/index.html", g_out);
     CHECK_OK(joule_read_file(path, 1 << 26, &html, &len));
@@ -254,12 +275,69 @@ static void test_loaders(void)
     CHECK(checked > 1000);
     joule_report_rows_free(&fromdb);
     joule_report_rows_free(&gen);
+    /* a database without run_energy.in_total (older schema v1): CPU = RAPL package + DRAM,
+     * global = CPU + GPU, the same numbers here */
+    sqlite3 *h = NULL;
+    CHECK_EQ_INT(sqlite3_open(db, &h), SQLITE_OK);
+    CHECK_EQ_INT(sqlite3_exec(h, "ALTER TABLE run_energy DROP COLUMN in_total", NULL, NULL, NULL),
+                 SQLITE_OK);
+    sqlite3_close(h);
+    struct joule_report_rows legacy = {0};
+    CHECK_OK(joule_report_load_db(db, &legacy));
+    struct joule_report_rows again = {0};
+    CHECK_OK(joule_report_synthetic_db(db, 3, 5, 7));
+    CHECK_OK(joule_report_load_db(db, &again));
+    CHECK_EQ_INT(legacy.n, again.n);
+    for (size_t i = 0; i < legacy.n && i < again.n; i++) {
+        CHECK_EQ_INT(legacy.rows[i].metric, again.rows[i].metric);
+        CHECK_CLOSE(legacy.rows[i].value, again.rows[i].value, 1e-15, 0);
+    }
+    joule_report_rows_free(&legacy);
+    joule_report_rows_free(&again);
     CHECK(joule_report_load_db("/nonexistent/x.db", &fromdb) != JOULE_OK);
     char notdb[600];
     snprintf(notdb, sizeof notdb, "%s/not.db", test_tmpdir());
     CHECK_OK(joule_write_file_atomic(notdb, "hello", 5));
     CHECK(joule_report_load_db(notdb, &fromdb) != JOULE_OK);
     joule_report_rows_free(&fromdb);
+}
+
+/* Modelled energy is labelled through to the report (stats.json and the HTML). */
+static void test_estimated_label(void)
+{
+    const char *js = "{\"runs\": ["
+                     "{\"model\": \"m\", \"engine\": \"a\", \"provider\": \"cpu\", "
+                     "\"estimated\": true, \"metrics\": {\"energy_cpu_j\": 5, \"execution_s\": 1}},"
+                     "{\"model\": \"m\", \"engine\": \"a\", \"provider\": \"cpu\", "
+                     "\"estimated\": true, \"metrics\": {\"energy_cpu_j\": 6, \"execution_s\": 2}},"
+                     "{\"model\": \"m\", \"engine\": \"b\", \"provider\": \"cpu\", "
+                     "\"metrics\": {\"energy_cpu_j\": 7, \"execution_s\": 3}},"
+                     "{\"model\": \"m\", \"engine\": \"b\", \"provider\": \"cpu\", "
+                     "\"metrics\": {\"energy_cpu_j\": 8, \"execution_s\": 4}}]}";
+    struct joule_report_rows t = {0};
+    CHECK_OK(joule_report_load_json(js, strlen(js), &t));
+    struct joule_report_params p = joule_report_default_params();
+    p.bootstrap_reps = 0;
+    struct joule_report *r = NULL;
+    CHECK_OK(joule_report_build(t.rows, t.n, &p, &r));
+    char dir[600], path[700];
+    snprintf(dir, sizeof dir, "%s/estimated", test_tmpdir());
+    CHECK_OK(joule_report_write(r, dir));
+    snprintf(path, sizeof path, "%s/stats.json", dir);
+    cJSON *j = NULL;
+    CHECK_OK(joule_json_load_file(path, 1 << 24, &j));
+    const cJSON *est = cJSON_GetObjectItem(j, "estimated_rows");
+    CHECK_EQ_INT(joule_json_int(est, "energy_cpu_j", -1), 2);
+    CHECK_EQ_INT(joule_json_int(est, "execution_s", 0), 0);
+    cJSON_Delete(j);
+    char *html = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/index.html", dir);
+    CHECK_OK(joule_read_file(path, 1 << 24, &html, &len));
+    CHECK(html && strstr(html, "Estimated:</b> 2 of these values") != NULL);
+    free(html);
+    joule_report_free(r);
+    joule_report_rows_free(&t);
 }
 
 /* An unbalanced design: model b has no value under configuration y. The pooled medians skip
@@ -302,8 +380,16 @@ static void test_extreme_values(void)
     static const double pairs[][2] = {{5e-324, 1e30}, {1e17, 1e17 + 16}};
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
         struct joule_report_row rows[2] = {
-            {JOULE_REPORT_EXECUTION_S, "a", 0, "x", "cpu", 0, pairs[i][0]},
-            {JOULE_REPORT_EXECUTION_S, "a", 0, "y", "cpu", 0, pairs[i][1]},
+            {.metric = JOULE_REPORT_EXECUTION_S,
+             .model = "a",
+             .engine = "x",
+             .provider = "cpu",
+             .value = pairs[i][0]},
+            {.metric = JOULE_REPORT_EXECUTION_S,
+             .model = "a",
+             .engine = "y",
+             .provider = "cpu",
+             .value = pairs[i][1]},
         };
         struct joule_report_params p = joule_report_default_params();
         p.bootstrap_reps = 0;
@@ -512,6 +598,7 @@ int main(void)
     RUN(test_loaders);
     RUN(test_empty_cell);
     RUN(test_extreme_values);
+    RUN(test_estimated_label);
     RUN(test_cli);
     RUN(test_chromium_screenshot);
     return test_summary();

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "joule/stats.h"
+#include "stats/stats_internal.h"
 #include "test.h"
 #include "util/fileio.h"
 #include "util/json.h"
@@ -277,9 +278,11 @@ static void test_distributions(void)
     CHECK_EQ_INT(joule_stats_ptukey_sf(0.0, 3.0, 3.0) == 1.0, 1);
 }
 
-/* Studentized range for k >= 3 against a 25-digit mpmath evaluation of the same tail integral
- * (tests/fixtures/stats/ptukey_mpmath.txt, produced by a separate script outside the repo, see
- * PROVENANCE), covering p from 0.9 down to 1e-40, df 2 … 1000, k 3 … 7. */
+/* Studentized range for k >= 3 against a 20-digit mpmath evaluation of the same tail integral
+ * (tests/fixtures/stats/ptukey_mpmath.txt, made with scripts/ptukey_reference.py, minutes per
+ * point; see PROVENANCE): p from 0.034 down to 3.5e-26, df 2.5 … 200, k 3, 5, 7. The golden
+ * fixture adds 45 Games-Howell p values (k 2 … 7) and test_ptukey_k2_identity the exact k = 2
+ * identity over df 0.7 … 1e7. */
 static void test_ptukey_reference(void)
 {
     FILE *f = fopen(test_fixture("stats/ptukey_mpmath.txt"), "r");
@@ -296,7 +299,7 @@ static void test_ptukey_reference(void)
         n++;
     }
     fclose(f);
-    CHECK(n >= 2);
+    CHECK(n >= 3);
     /* df = inf is the range of k normals, P(max − min > w): mpmath (scripts/ptukey_reference.py,
      * function R, 20 digits) gives these for k = 5 */
     CHECK_CLOSE(joule_stats_ptukey_sf(15.0, 5.0, INFINITY), 2.7766493803428401393e-25, 1e-9, 0);
@@ -315,6 +318,23 @@ static void test_ptukey_reference(void)
         CHECK(p < prev);
         prev = p;
     }
+}
+
+/* The integration machinery (outer integral over s, per-k table of log R_k) run for k = 2, where
+ * the exact identity P(Q_{2,df} > q) = P(|T_df| > q/√2) gives an independent answer, over df
+ * from 0.7 to 1e7 and p from 0.96 down to 1e-300. */
+static void test_ptukey_k2_identity(void)
+{
+    const double dfs[] = {0.7, 1, 2.5, 5, 10, 30, 100, 1000, 1e4, 1e5, 1e6, 1e7};
+    const double qs[] = {0.1, 0.5, 1, 2, 4, 8, 16, 32, 64, 128};
+    for (size_t a = 0; a < sizeof dfs / sizeof dfs[0]; a++)
+        for (size_t b = 0; b < sizeof qs / sizeof qs[0]; b++) {
+            double exact = joule_stats_t_sf2(qs[b] / sqrt(2.0), dfs[a]);
+            if (!(exact > 1e-300)) continue;
+            double got = joule_stats_ptukey_sf_integrated(qs[b], 2, dfs[a]);
+            CHECK_CLOSE(got, exact, 1e-9, 0);
+            note_dev("ptukey integral vs k=2 identity", got, exact);
+        }
 }
 
 static void test_shapiro_edges(void)
@@ -368,6 +388,47 @@ static void test_holm_bootstrap(void)
     CHECK_CLOSE(joule_stats_eta2(g, 2), 1.0, 1e-15, 0);
     CHECK_CLOSE(joule_stats_savings_pct(25.0, 100.0), 75.0, 1e-15, 0);
     CHECK(isnan(joule_stats_savings_pct(1.0, 0.0)));
+}
+
+/* Statistics that are undefined for the data say so (NaN + reason), never a made-up number. */
+static void test_undefined(void)
+{
+    double a[3] = {1, 1, 1}, b[3] = {2, 2, 2}, c1[1] = {5};
+    struct joule_stats_group g[2] = {{"a", a, 3}, {"b", b, 3}};
+    struct joule_stats_ftest f;
+    CHECK_OK(joule_stats_levene(g, 2, JOULE_STATS_CENTER_MEAN, &f));
+    CHECK(isnan(f.statistic) && isnan(f.p) && f.undefined != NULL); /* zero variance everywhere */
+    CHECK_OK(joule_stats_welch_anova(g, 2, &f));
+    CHECK(isnan(f.statistic) && f.undefined != NULL);
+    struct joule_stats_gh_pair gh;
+    CHECK_OK(joule_stats_games_howell(g, 2, &gh));
+    CHECK(isnan(gh.p) && gh.undefined != NULL); /* se = 0 */
+    CHECK_NEAR(gh.diff, -1.0, 0);
+    /* all values tied: Kruskal-Wallis and Dunn undefined */
+    struct joule_stats_group same[2] = {{"a", a, 3}, {"b", a, 3}};
+    struct joule_stats_kruskal kw;
+    CHECK_OK(joule_stats_kruskal(same, 2, &kw));
+    CHECK(isnan(kw.h) && kw.undefined != NULL);
+    struct joule_stats_dunn_pair dn;
+    CHECK_OK(joule_stats_dunn(same, 2, &dn));
+    CHECK(isnan(dn.p) && isnan(dn.p_holm) && dn.undefined != NULL);
+    /* a single value: Welch undefined, the procedure still runs and says why */
+    struct joule_stats_group one[2] = {{"one", c1, 1}, {"b", b, 3}};
+    CHECK_OK(joule_stats_welch_anova(one, 2, &f));
+    CHECK(f.undefined != NULL);
+    struct joule_stats_analysis an;
+    CHECK_OK(joule_stats_analyze(one, 2, NULL, &an));
+    CHECK_EQ_INT(an.procedure, JOULE_STATS_NONPARAMETRIC);
+    CHECK(strstr(an.reason, "'one'") != NULL);
+    char *js = joule_stats_analysis_json(&an, 0);
+    CHECK(js && strstr(js, "\"reason\"") != NULL && strstr(js, "nan") == NULL);
+    free(js);
+    joule_stats_analysis_free(&an);
+    /* bad arguments are errors, not NaN */
+    CHECK_EQ_INT(joule_stats_levene(g, 1, JOULE_STATS_CENTER_MEAN, &f), JOULE_ERR_INVALID_ARG);
+    double inf[2] = {1, INFINITY};
+    struct joule_stats_group bad[2] = {{"a", a, 3}, {"i", inf, 2}};
+    CHECK_EQ_INT(joule_stats_kruskal(bad, 2, &kw), JOULE_ERR_INVALID_ARG);
 }
 
 static void test_parse(void)
@@ -483,8 +544,10 @@ int main(void)
 {
     RUN(test_distributions);
     RUN(test_ptukey_reference);
+    RUN(test_ptukey_k2_identity);
     RUN(test_shapiro_edges);
     RUN(test_holm_bootstrap);
+    RUN(test_undefined);
     RUN(test_parse);
     RUN(test_golden);
     RUN(test_cli);

@@ -510,6 +510,8 @@ static void test_loader_and_tokenizer_accept(void)
 
 int main(void)
 {
+    /* synth finds data/HumanEval.jsonl.gz here whatever the build directory */
+    setenv("JOULE_DATA_DIR", JOULE_SOURCE_DIR "/data", 0);
     RUN(test_tiny_shapes_match_transformers);
     RUN(test_same_seed_same_bytes);
     RUN(test_tokenizer);

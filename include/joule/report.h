@@ -47,6 +47,7 @@ struct joule_report_row {
     const char *provider;
     int repetition;
     double value;
+    int estimated; /* 1: the value comes from a model, not a counter (carried to the report) */
 };
 
 /* Model-size categories (the study's 12 models fall 4/4/4 with the defaults):
@@ -98,10 +99,13 @@ enum joule_status joule_report_rows_add(struct joule_report_rows *t,
  * (metrics not listed or null are not measured). Appends to *t. */
 enum joule_status joule_report_load_json(const char *json, size_t len, struct joule_report_rows *t);
 
-/* Results database (schema version 1 of docs/results-schema.md, runs with status 'done'):
- * energy CPU = Σ gross_j of rapl:package-* (or estimate:cpu when no RAPL source),
- * GPU = Σ nvml:*, global = CPU + rapl:dram-* + GPU, wattmeter = Σ netio:*; the others from
- * the run's work-phase means. Appends to *t. */
+/* Results database (schema version 1 of docs/results-schema.md, written by `joule bench`; runs
+ * with status 'done'): global energy = Σ gross_j of the sources with in_total = 1 (the machine
+ * total as the sensors module defines it), CPU = those other than nvml:*, GPU = Σ nvml:*,
+ * wattmeter = Σ netio:*; rows are marked estimated when an in-total CPU source is modelled.
+ * Without the in_total column: CPU = rapl:package-* + rapl:dram-* (else estimate:cpu,
+ * estimated), global = CPU + GPU. Execution time, CPU %, RAM % and the GPU columns are the run's
+ * work-phase means. Appends to *t. */
 enum joule_status joule_report_load_db(const char *path, struct joule_report_rows *t);
 
 /* ---- synthetic data (tests, benchmarks, demos) ------------------------------------------ */

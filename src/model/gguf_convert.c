@@ -453,6 +453,10 @@ static enum joule_status write_tokenizer(struct buf *b, const char *dir, const c
     if (!tok) {
         kv_str(b, "tokenizer.ggml.model", "none");
         kv_archf(b, arch, "vocab_size", (uint32_t)vocab);
+        /* llama.cpp ignores the ids of a "none" vocabulary; joule's ggml engine reads them
+         * to stop at EOS as the native engine does */
+        if (bos >= 0 && bos < vocab) kv_u32(b, "tokenizer.ggml.bos_token_id", (uint32_t)bos);
+        if (eos >= 0 && eos < vocab) kv_u32(b, "tokenizer.ggml.eos_token_id", (uint32_t)eos);
         return JOULE_OK;
     }
     /* id -> (string, type); padded to the model's vocab_size with unused [PAD<i>] */

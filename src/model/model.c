@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "model/arch.h"
+#include "model/dtype.h"
 #include "model/safetensors.h"
 #include "util/fileio.h"
 #include "util/json.h"
@@ -150,30 +151,6 @@ static enum joule_status keep_owned(struct joule_model *m, void *p)
     return JOULE_OK;
 }
 
-static float half_to_float(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-    if (exp == 0) {
-        if (man == 0) {
-            bits = sign;
-        } else { /* subnormal: renormalize */
-            exp = 127 - 15 + 1;
-            while (!(man & 0x400)) {
-                man <<= 1;
-                exp--;
-            }
-            bits = sign | (exp << 23) | ((man & 0x3ff) << 13);
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (man << 13);
-    } else {
-        bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 /* Copy misaligned tensors into aligned memory; convert when asked. */
 static enum joule_status fix_tensor(struct joule_model *m, struct joule_tensor *t,
                                     enum joule_dtype convert_to)
@@ -185,17 +162,8 @@ static enum joule_status fix_tensor(struct joule_model *m, struct joule_tensor *
         size_t n = t->nbytes / es;
         float *dst = malloc(n ? n * sizeof *dst : 1);
         if (!dst) return joule_errorf(JOULE_ERR_NOMEM, "out of memory converting %s", t->name);
-        const unsigned char *src = t->data;
-        for (size_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, src + 2 * i, 2);
-            if (t->dtype == JOULE_DTYPE_F16) {
-                dst[i] = half_to_float(h);
-            } else {
-                uint32_t b = (uint32_t)h << 16;
-                memcpy(&dst[i], &b, 4);
-            }
-        }
+        for (size_t i = 0; i < n; i++)
+            dst[i] = joule_elem_f32(t->data, t->dtype, i);
         t->data = dst;
         t->dtype = JOULE_DTYPE_F32;
         t->nbytes = n * sizeof *dst;

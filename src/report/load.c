@@ -90,6 +90,7 @@ enum joule_status joule_report_load_json(const char *json, size_t len, struct jo
             .params_m = joule_json_num(run, "params_m", 0.0),
             .repetition = (int)joule_json_int(run, "repetition", 0),
         };
+        int estimated = joule_json_bool(run, "estimated", 0);
         for (const cJSON *m = metrics->child; m && !st; m = m->next) {
             int mt = joule_report_metric_from_key(m->string);
             if (mt < 0) {
@@ -105,6 +106,8 @@ enum joule_status joule_report_load_json(const char *json, size_t len, struct jo
             }
             row.metric = (enum joule_report_metric)mt;
             row.value = m->valuedouble;
+            row.estimated = estimated &&
+                            (mt == JOULE_REPORT_ENERGY_GLOBAL_J || mt == JOULE_REPORT_ENERGY_CPU_J);
             st = joule_report_rows_add(t, &row);
         }
     }
@@ -113,21 +116,36 @@ out:
     return st;
 }
 
-/* Per-run metrics from the runs table and energies summed per source family. */
+/* Per-run metrics from the runs table and energies summed per source family. Columns 11..15:
+ * CPU energy, whether it is modelled, GPU energy, wall-meter energy, machine total.
+ * With run_energy.in_total (the bench schema's definition of the machine total: CPU = RAPL
+ * packages + DRAM, else perf pkg + ram, else psys, else the estimate; plus every GPU): CPU = the
+ * in-total sources other than nvml, total = all in-total sources. */
 static const char *const g_db_sql =
-    "SELECT r.model, r.model_params, r.engine, r.provider, r.repetition,"
-    " r.execution_s, r.cpu_pct_mean, r.ram_pct_mean, r.gpu_util_pct_mean,"
-    " r.gpu_mem_util_pct_mean, r.gpu_mem_used_mb_mean,"
-    " (SELECT SUM(gross_j) FROM run_energy e WHERE e.run_id = r.id AND e.source LIKE "
-    "'rapl:package-%'),"
-    " (SELECT SUM(gross_j) FROM run_energy e WHERE e.run_id = r.id AND e.source = "
-    "'estimate:cpu'),"
-    " (SELECT SUM(gross_j) FROM run_energy e WHERE e.run_id = r.id AND e.source LIKE "
-    "'rapl:dram-%'),"
+    "SELECT r.model, r.model_params, r.engine, r.provider, r.repetition, r.execution_s,"
+    " r.cpu_pct_mean, r.ram_pct_mean, r.gpu_util_pct_mean, r.gpu_mem_util_pct_mean,"
+    " r.gpu_mem_used_mb_mean,"
+    " (SELECT SUM(gross_j) FROM run_energy e WHERE e.run_id = r.id AND e.in_total = 1"
+    "  AND e.source NOT LIKE 'nvml:%'),"
+    " (SELECT MAX(estimated) FROM run_energy e WHERE e.run_id = r.id AND e.in_total = 1"
+    "  AND e.source NOT LIKE 'nvml:%'),"
     " (SELECT SUM(gross_j) FROM run_energy e WHERE e.run_id = r.id AND e.source LIKE 'nvml:%'),"
-    " (SELECT SUM(gross_j) FROM run_energy e WHERE e.run_id = r.id AND e.source LIKE "
-    "'netio:%')"
+    " (SELECT SUM(gross_j) FROM run_energy e WHERE e.run_id = r.id AND e.source LIKE 'netio:%'),"
+    " (SELECT SUM(gross_j) FROM run_energy e WHERE e.run_id = r.id AND e.in_total = 1)"
     " FROM runs r WHERE r.status = 'done' ORDER BY r.id";
+/* Databases written before in_total existed: CPU = RAPL packages + DRAM, else estimate:cpu
+ * (then marked modelled); total = CPU + GPU. */
+static const char *const g_db_sql_legacy =
+    "SELECT r.model, r.model_params, r.engine, r.provider, r.repetition, r.execution_s,"
+    " r.cpu_pct_mean, r.ram_pct_mean, r.gpu_util_pct_mean, r.gpu_mem_util_pct_mean,"
+    " r.gpu_mem_used_mb_mean,"
+    " (SELECT SUM(gross_j) FROM run_energy e WHERE e.run_id = r.id"
+    "  AND (e.source LIKE 'rapl:package-%' OR e.source LIKE 'rapl:dram-%')),"
+    " (SELECT SUM(gross_j) FROM run_energy e WHERE e.run_id = r.id"
+    "  AND e.source = 'estimate:cpu'),"
+    " (SELECT SUM(gross_j) FROM run_energy e WHERE e.run_id = r.id AND e.source LIKE 'nvml:%'),"
+    " (SELECT SUM(gross_j) FROM run_energy e WHERE e.run_id = r.id AND e.source LIKE 'netio:%'),"
+    " NULL FROM runs r WHERE r.status = 'done' ORDER BY r.id";
 
 enum joule_status joule_report_load_db(const char *path, struct joule_report_rows *t)
 {
@@ -159,7 +177,13 @@ enum joule_status joule_report_load_db(const char *path, struct joule_report_row
     }
     sqlite3_finalize(q);
     q = NULL;
-    if (sqlite3_prepare_v2(db, g_db_sql, -1, &q, NULL) != SQLITE_OK) {
+    int legacy = 0;
+    if (sqlite3_prepare_v2(db, "SELECT in_total FROM run_energy LIMIT 0", -1, &q, NULL) !=
+        SQLITE_OK)
+        legacy = 1;
+    sqlite3_finalize(q);
+    q = NULL;
+    if (sqlite3_prepare_v2(db, legacy ? g_db_sql_legacy : g_db_sql, -1, &q, NULL) != SQLITE_OK) {
         st = joule_errorf(JOULE_ERR_FORMAT, "%s: %s", path, sqlite3_errmsg(db));
         goto out;
     }
@@ -178,12 +202,18 @@ enum joule_status joule_report_load_db(const char *path, struct joule_report_row
             .repetition = sqlite3_column_int(q, 4),
         };
 #define COL(i) (sqlite3_column_type(q, (i)) == SQLITE_NULL ? NAN : sqlite3_column_double(q, (i)))
-        double cpu = COL(11);
-        if (isnan(cpu)) cpu = COL(12); /* modelled CPU energy when there is no RAPL counter */
-        double dram = COL(13), gpu = COL(14), netio = COL(15);
-        double global = NAN;
-        if (!isnan(cpu) || !isnan(gpu))
-            global = (isnan(cpu) ? 0 : cpu) + (isnan(dram) ? 0 : dram) + (isnan(gpu) ? 0 : gpu);
+        double cpu = COL(11), gpu = COL(13), netio = COL(14), global = COL(15);
+        int estimated = 0;
+        if (legacy) {
+            if (isnan(cpu) && !isnan(COL(12))) {
+                cpu = COL(12); /* modelled CPU energy: no RAPL counter */
+                estimated = 1;
+            }
+            if (!isnan(cpu) || !isnan(gpu))
+                global = (isnan(cpu) ? 0.0 : cpu) + (isnan(gpu) ? 0.0 : gpu);
+        } else {
+            estimated = sqlite3_column_int(q, 12) != 0;
+        }
         const struct {
             enum joule_report_metric m;
             double v;
@@ -199,6 +229,8 @@ enum joule_status joule_report_load_db(const char *path, struct joule_report_row
             if (isnan(vals[i].v)) continue; /* NULL = not measured */
             row.metric = vals[i].m;
             row.value = vals[i].v;
+            row.estimated = estimated && (vals[i].m == JOULE_REPORT_ENERGY_GLOBAL_J ||
+                                          vals[i].m == JOULE_REPORT_ENERGY_CPU_J);
             st = joule_report_rows_add(t, &row);
         }
     }

@@ -210,6 +210,7 @@ enum joule_status joule_report_build(const struct joule_report_row *rows, size_t
             r->skipped++;
             continue;
         }
+        if (w->estimated) r->estimated[w->metric]++;
         size_t m = find_model(r, w->model), c = find_conf(r, w->engine, w->provider);
         st = cell_push(report_cell(r, (int)w->metric, m, c), w->value);
     }

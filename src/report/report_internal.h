@@ -38,6 +38,7 @@ struct joule_report {
     struct rcell *cells;   /* [metric][model][conf] */
     struct ranalysis *an;  /* [metric][model] */
     size_t nanalyses;
+    size_t estimated[JOULE_REPORT_METRIC_COUNT]; /* rows whose value is modelled, per metric */
 };
 
 static inline struct rcell *report_cell(const struct joule_report *r, int metric, size_t model,

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int sbuf_reserve(struct sbuf *b, size_t extra)
+static int rbuf_reserve(struct joule_rbuf *b, size_t extra)
 {
     if (b->oom) return -1;
     if (b->len + extra + 1 <= b->cap) return 0;
@@ -22,7 +22,7 @@ static int sbuf_reserve(struct sbuf *b, size_t extra)
     return 0;
 }
 
-void sbuf_printf(struct sbuf *b, const char *fmt, ...)
+void joule_rbuf_printf(struct joule_rbuf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -31,54 +31,54 @@ void sbuf_printf(struct sbuf *b, const char *fmt, ...)
     va_end(ap);
     if (n < 0) return;
     if ((size_t)n < sizeof tmp) {
-        if (sbuf_reserve(b, (size_t)n)) return;
+        if (rbuf_reserve(b, (size_t)n)) return;
         memcpy(b->s + b->len, tmp, (size_t)n + 1);
         b->len += (size_t)n;
         return;
     }
-    if (sbuf_reserve(b, (size_t)n)) return;
+    if (rbuf_reserve(b, (size_t)n)) return;
     va_start(ap, fmt);
     vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);
     b->len += (size_t)n;
 }
 
-void sbuf_puts(struct sbuf *b, const char *s)
+void joule_rbuf_puts(struct joule_rbuf *b, const char *s)
 {
     size_t n = strlen(s);
-    if (sbuf_reserve(b, n)) return;
+    if (rbuf_reserve(b, n)) return;
     memcpy(b->s + b->len, s, n + 1);
     b->len += n;
 }
 
-void sbuf_html(struct sbuf *b, const char *s)
+void joule_rbuf_html(struct joule_rbuf *b, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
         case '<':
-            sbuf_puts(b, "&lt;");
+            joule_rbuf_puts(b, "&lt;");
             break;
         case '>':
-            sbuf_puts(b, "&gt;");
+            joule_rbuf_puts(b, "&gt;");
             break;
         case '&':
-            sbuf_puts(b, "&amp;");
+            joule_rbuf_puts(b, "&amp;");
             break;
         case '"':
-            sbuf_puts(b, "&quot;");
+            joule_rbuf_puts(b, "&quot;");
             break;
         case '\'':
-            sbuf_puts(b, "&#39;");
+            joule_rbuf_puts(b, "&#39;");
             break;
         default: {
             char c[2] = {*s, 0};
-            sbuf_puts(b, c);
+            joule_rbuf_puts(b, c);
         }
         }
     }
 }
 
-void sbuf_free(struct sbuf *b)
+void joule_rbuf_free(struct joule_rbuf *b)
 {
     free(b->s);
     b->s = NULL;

@@ -4,16 +4,17 @@
 
 #include <stddef.h>
 
-struct sbuf {
+struct joule_rbuf {
     char *s;
     size_t len, cap;
     int oom; /* set once an allocation failed; later appends are ignored */
 };
 
-void sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sbuf_puts(struct sbuf *b, const char *s);
+void joule_rbuf_printf(struct joule_rbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void joule_rbuf_puts(struct joule_rbuf *b, const char *s);
 /* Append s escaped for HTML/XML text and attributes. */
-void sbuf_html(struct sbuf *b, const char *s);
-void sbuf_free(struct sbuf *b);
+void joule_rbuf_html(struct joule_rbuf *b, const char *s);
+void joule_rbuf_free(struct joule_rbuf *b);
 
 #endif

@@ -114,13 +114,13 @@ enum joule_status joule_report_synthetic_rows(size_t reps, uint64_t seed,
                 for (int mt = 0; mt < JOULE_REPORT_METRIC_COUNT; mt++) {
                     double v = synth_value(&r, mt, m, c);
                     if (isnan(v)) continue;
-                    struct joule_report_row row = {(enum joule_report_metric)mt,
-                                                   g_models[m].name,
-                                                   g_models[m].params_m,
-                                                   g_confs[c].engine,
-                                                   g_confs[c].provider,
-                                                   (int)k + 1,
-                                                   v};
+                    struct joule_report_row row = {.metric = (enum joule_report_metric)mt,
+                                                   .model = g_models[m].name,
+                                                   .params_m = g_models[m].params_m,
+                                                   .engine = g_confs[c].engine,
+                                                   .provider = g_confs[c].provider,
+                                                   .repetition = (int)k + 1,
+                                                   .value = v};
                     enum joule_status st = joule_report_rows_add(t, &row);
                     if (st) return st;
                 }
@@ -134,8 +134,8 @@ static const char *const g_schema =
     "INTEGER, size_category TEXT, engine TEXT, provider TEXT, repetition INTEGER, status TEXT, "
     "execution_s REAL, cpu_pct_mean REAL, ram_pct_mean REAL, gpu_util_pct_mean REAL, "
     "gpu_mem_util_pct_mean REAL, gpu_mem_used_mb_mean REAL, requests_ok INTEGER);"
-    "CREATE TABLE run_energy(run_id INTEGER, source TEXT, estimated INTEGER, gross_j REAL, idle_w "
-    "REAL, net_j REAL, PRIMARY KEY(run_id, source));"
+    "CREATE TABLE run_energy(run_id INTEGER, source TEXT, estimated INTEGER, in_total INTEGER, "
+    "gross_j REAL, idle_w REAL, net_j REAL, PRIMARY KEY(run_id, source));"
     "CREATE TABLE requests(run_id INTEGER, idx INTEGER, task_id TEXT, ok INTEGER, latency_ms "
     "REAL, PRIMARY KEY(run_id, idx));";
 
@@ -167,8 +167,8 @@ enum joule_status joule_report_synthetic_db(const char *path, size_t reps, size_
                                 "gpu_mem_used_mb_mean, requests_ok) VALUES(?,1,?,?,?,?,?,'done',"
                                 "?,?,?,?,?,?,?)",
                                 -1, &ins_run, NULL));
-    DB_CHECK(sqlite3_prepare_v2(db, "INSERT INTO run_energy VALUES(?,?,?,?,NULL,NULL)", -1, &ins_e,
-                                NULL));
+    DB_CHECK(sqlite3_prepare_v2(db, "INSERT INTO run_energy VALUES(?,?,?,?,?,NULL,NULL)", -1,
+                                &ins_e, NULL));
     DB_CHECK(sqlite3_prepare_v2(db, "INSERT INTO requests VALUES(?,?,?,1,?)", -1, &ins_q, NULL));
     struct rng r = {seed};
     int64_t id = 0;
@@ -211,7 +211,8 @@ enum joule_status joule_report_synthetic_db(const char *path, size_t reps, size_
                     sqlite3_bind_int64(ins_e, 1, id);
                     sqlite3_bind_text(ins_e, 2, e[i].src, -1, SQLITE_STATIC);
                     sqlite3_bind_int(ins_e, 3, 0);
-                    sqlite3_bind_double(ins_e, 4, e[i].j);
+                    sqlite3_bind_int(ins_e, 4, i < 2); /* the wall meter is not in the total */
+                    sqlite3_bind_double(ins_e, 5, e[i].j);
                     if (sqlite3_step(ins_e) != SQLITE_DONE) DB_CHECK(SQLITE_ERROR);
                 }
                 for (size_t q = 0; q < requests_per_run; q++) {

@@ -28,8 +28,10 @@ static void fmt_num(char *buf, size_t cap, double v)
 {
     if (!isfinite(v))
         snprintf(buf, cap, "–");
-    else if (v != 0.0 && (fabs(v) >= 1e6 || fabs(v) < 1e-3))
+    else if (v != 0.0 && (fabs(v) >= 1e12 || fabs(v) < 1e-3))
         snprintf(buf, cap, "%.3e", v);
+    else if (fabs(v) >= 1000.0)
+        snprintf(buf, cap, "%.0f", v);
     else
         snprintf(buf, cap, "%.4g", v);
 }
@@ -134,109 +136,109 @@ static void tbl_free(struct tbl *t)
     t->c = NULL;
 }
 
-static void md_cell(struct sbuf *b, const char *s)
+static void md_cell(struct joule_rbuf *b, const char *s)
 {
     for (; *s; s++) {
         if (*s == '|')
-            sbuf_puts(b, "\\|");
+            joule_rbuf_puts(b, "\\|");
         else
-            sbuf_printf(b, "%c", *s);
+            joule_rbuf_printf(b, "%c", *s);
     }
 }
 
-static void tbl_md(const struct tbl *t, struct sbuf *b)
+static void tbl_md(const struct tbl *t, struct joule_rbuf *b)
 {
-    sbuf_printf(b, "**%s**\n\n", t->caption);
+    joule_rbuf_printf(b, "**%s**\n\n", t->caption);
     for (size_t r = 0; r < t->nr; r++) {
-        sbuf_puts(b, "|");
+        joule_rbuf_puts(b, "|");
         for (size_t c = 0; c < t->nc; c++) {
-            sbuf_puts(b, " ");
+            joule_rbuf_puts(b, " ");
             md_cell(b, tbl_get(t, r, c));
-            sbuf_puts(b, " |");
+            joule_rbuf_puts(b, " |");
         }
-        sbuf_puts(b, "\n");
+        joule_rbuf_puts(b, "\n");
         if (r == 0) {
-            sbuf_puts(b, "|");
+            joule_rbuf_puts(b, "|");
             for (size_t c = 0; c < t->nc; c++)
-                sbuf_puts(b, c ? "---:|" : "---|");
-            sbuf_puts(b, "\n");
+                joule_rbuf_puts(b, c ? "---:|" : "---|");
+            joule_rbuf_puts(b, "\n");
         }
     }
 }
 
-static void tbl_csv(const struct tbl *t, struct sbuf *b)
+static void tbl_csv(const struct tbl *t, struct joule_rbuf *b)
 {
     for (size_t r = 0; r < t->nr; r++) {
         for (size_t c = 0; c < t->nc; c++) {
             const char *s = tbl_get(t, r, c);
             if (!strcmp(s, "–")) s = ""; /* undefined: empty field */
-            if (c) sbuf_puts(b, ",");
+            if (c) joule_rbuf_puts(b, ",");
             if (strpbrk(s, ",\"\n")) {
-                sbuf_puts(b, "\"");
+                joule_rbuf_puts(b, "\"");
                 for (; *s; s++)
-                    sbuf_printf(b, *s == '"' ? "\"\"" : "%c", *s);
-                sbuf_puts(b, "\"");
+                    joule_rbuf_printf(b, *s == '"' ? "\"\"" : "%c", *s);
+                joule_rbuf_puts(b, "\"");
             } else {
-                sbuf_puts(b, s);
+                joule_rbuf_puts(b, s);
             }
         }
-        sbuf_puts(b, "\n");
+        joule_rbuf_puts(b, "\n");
     }
 }
 
-static void tex_escape(struct sbuf *b, const char *s)
+static void tex_escape(struct joule_rbuf *b, const char *s)
 {
     for (; *s; s++) {
         unsigned char ch = (unsigned char)*s;
         if (strchr("&%$#_{}", *s))
-            sbuf_printf(b, "\\%c", *s);
+            joule_rbuf_printf(b, "\\%c", *s);
         else if (*s == '~')
-            sbuf_puts(b, "\\textasciitilde{}");
+            joule_rbuf_puts(b, "\\textasciitilde{}");
         else if (*s == '^')
-            sbuf_puts(b, "\\textasciicircum{}");
+            joule_rbuf_puts(b, "\\textasciicircum{}");
         else if (*s == '\\')
-            sbuf_puts(b, "\\textbackslash{}");
+            joule_rbuf_puts(b, "\\textbackslash{}");
         else if (ch == 0xE2 && (unsigned char)s[1] == 0x80 && (unsigned char)s[2] == 0x93) {
-            sbuf_puts(b, "--"); /* the en dash used for undefined cells */
+            joule_rbuf_puts(b, "--"); /* the en dash used for undefined cells */
             s += 2;
         } else
-            sbuf_printf(b, "%c", *s);
+            joule_rbuf_printf(b, "%c", *s);
     }
 }
 
-static void tbl_tex(const struct tbl *t, struct sbuf *b)
+static void tbl_tex(const struct tbl *t, struct joule_rbuf *b)
 {
-    sbuf_puts(b, "\\begin{table}[ht]\n\\centering\n\\caption{");
+    joule_rbuf_puts(b, "\\begin{table}[ht]\n\\centering\n\\caption{");
     tex_escape(b, t->caption);
-    sbuf_puts(b, "}\n\\begin{tabular}{l");
+    joule_rbuf_puts(b, "}\n\\begin{tabular}{l");
     for (size_t c = 1; c < t->nc; c++)
-        sbuf_puts(b, "r");
-    sbuf_puts(b, "}\n\\hline\n");
+        joule_rbuf_puts(b, "r");
+    joule_rbuf_puts(b, "}\n\\hline\n");
     for (size_t r = 0; r < t->nr; r++) {
         for (size_t c = 0; c < t->nc; c++) {
-            if (c) sbuf_puts(b, " & ");
+            if (c) joule_rbuf_puts(b, " & ");
             tex_escape(b, tbl_get(t, r, c));
         }
-        sbuf_puts(b, r == 0 ? " \\\\\n\\hline\n" : " \\\\\n");
+        joule_rbuf_puts(b, r == 0 ? " \\\\\n\\hline\n" : " \\\\\n");
     }
-    sbuf_puts(b, "\\hline\n\\end{tabular}\n\\end{table}\n");
+    joule_rbuf_puts(b, "\\hline\n\\end{tabular}\n\\end{table}\n");
 }
 
-static void tbl_html(const struct tbl *t, struct sbuf *b)
+static void tbl_html(const struct tbl *t, struct joule_rbuf *b)
 {
-    sbuf_puts(b, "<table>\n<caption>");
-    sbuf_html(b, t->caption);
-    sbuf_puts(b, "</caption>\n");
+    joule_rbuf_puts(b, "<table>\n<caption>");
+    joule_rbuf_html(b, t->caption);
+    joule_rbuf_puts(b, "</caption>\n");
     for (size_t r = 0; r < t->nr; r++) {
-        sbuf_puts(b, "<tr>");
+        joule_rbuf_puts(b, "<tr>");
         for (size_t c = 0; c < t->nc; c++) {
-            sbuf_puts(b, r == 0 ? "<th>" : "<td>");
-            sbuf_html(b, tbl_get(t, r, c));
-            sbuf_puts(b, r == 0 ? "</th>" : "</td>");
+            joule_rbuf_puts(b, r == 0 ? "<th>" : "<td>");
+            joule_rbuf_html(b, tbl_get(t, r, c));
+            joule_rbuf_puts(b, r == 0 ? "</th>" : "</td>");
         }
-        sbuf_puts(b, "</tr>\n");
+        joule_rbuf_puts(b, "</tr>\n");
     }
-    sbuf_puts(b, "</table>\n");
+    joule_rbuf_puts(b, "</table>\n");
 }
 
 /* Write via a temporary file and rename() (readers never see half a file) but without the
@@ -257,7 +259,7 @@ static enum joule_status write_file(const char *path, const char *data, size_t l
     return JOULE_OK;
 }
 
-static enum joule_status write_buf(const char *dir, const char *name, struct sbuf *b)
+static enum joule_status write_buf(const char *dir, const char *name, struct joule_rbuf *b)
 {
     char path[4096];
     if (b->oom) return joule_errorf(JOULE_ERR_NOMEM, "report: out of memory writing %s", name);
@@ -271,7 +273,7 @@ static enum joule_status tbl_write(const struct tbl *t, const char *dir, const c
                                    int no_tex)
 {
     char fn[512];
-    struct sbuf b = {0};
+    struct joule_rbuf b = {0};
     enum joule_status st;
     tbl_md(t, &b);
     snprintf(fn, sizeof fn, "tables/%s.md", name);
@@ -288,7 +290,7 @@ static enum joule_status tbl_write(const struct tbl *t, const char *dir, const c
         snprintf(fn, sizeof fn, "tables/%s.tex", name);
         st = write_buf(dir, fn, &b);
     }
-    sbuf_free(&b);
+    joule_rbuf_free(&b);
     return st;
 }
 
@@ -371,6 +373,39 @@ static int savings_table(const struct joule_report *r, int mt, struct tbl *t)
 static size_t pair_index(size_t k, size_t i, size_t j)
 {
     return i * (2 * k - i - 1) / 2 + (j - i - 1);
+}
+
+/* Per model and configuration: the median with its bootstrap confidence interval (from the
+ * stats module's analysis; the interval is left out when bootstrapping is off). */
+static int median_ci_table(const struct joule_report *r, int mt, struct tbl *t)
+{
+    char cap[200];
+    snprintf(cap, sizeof cap, "%s: median per model and configuration [%g%% bootstrap CI]",
+             joule_report_metric_label(mt), 100.0 * joule_stats_default_params().ci_level);
+    if (tbl_init(t, 1 + r->nmodels, 1 + r->nconfs, cap)) return -1;
+    tbl_set(t, 0, 0, "model");
+    for (size_t c = 0; c < r->nconfs; c++)
+        tbl_set(t, 0, 1 + c, r->confs[c].name);
+    char buf[128], a[32], b[32], m[32];
+    for (size_t mi = 0; mi < r->nmodels; mi++) {
+        const struct ranalysis *an = report_an(r, mt, mi);
+        tbl_set(t, 1 + mi, 0, r->models[mi].name);
+        for (size_t c = 0; c < r->nconfs; c++)
+            tbl_set(t, 1 + mi, 1 + c, "–");
+        if (!an->ok) continue;
+        for (size_t i = 0; i < an->nconf; i++) {
+            fmt_num(m, sizeof m, an->a.describe[i].median);
+            if (isfinite(an->a.ci_lo[i])) {
+                fmt_num(a, sizeof a, an->a.ci_lo[i]);
+                fmt_num(b, sizeof b, an->a.ci_hi[i]);
+                snprintf(buf, sizeof buf, "%s [%s, %s]", m, a, b);
+            } else {
+                snprintf(buf, sizeof buf, "%s", m);
+            }
+            tbl_set(t, 1 + mi, 1 + an->conf[i], buf);
+        }
+    }
+    return 0;
 }
 
 /* Per model: the procedure chosen, its omnibus p, effect size, significant pairs. */
@@ -507,22 +542,22 @@ static const struct {
 };
 
 /* Ranked list per objective with significance between neighbours, as HTML, Markdown and JSON. */
-static void recommendations(const struct joule_report *r, struct sbuf *html, struct sbuf *md,
-                            cJSON *json)
+static void recommendations(const struct joule_report *r, struct joule_rbuf *html,
+                            struct joule_rbuf *md, cJSON *json)
 {
     for (size_t o = 0; o < sizeof g_objectives / sizeof g_objectives[0]; o++) {
         int mt = -1;
         for (int i = 0; i < 3 && mt < 0; i++)
             if (g_objectives[o].metrics[i] >= 0 && metric_has_data(r, g_objectives[o].metrics[i]))
                 mt = g_objectives[o].metrics[i];
-        sbuf_printf(html, "<h3>Objective: %s</h3>\n", g_objectives[o].objective);
-        sbuf_printf(md, "## Objective: %s\n\n", g_objectives[o].objective);
+        joule_rbuf_printf(html, "<h3>Objective: %s</h3>\n", g_objectives[o].objective);
+        joule_rbuf_printf(md, "## Objective: %s\n\n", g_objectives[o].objective);
         cJSON *jo = cJSON_CreateObject();
         cJSON_AddStringToObject(jo, "objective", g_objectives[o].objective);
         cJSON_AddItemToArray(json, jo);
         if (mt < 0) {
-            sbuf_puts(html, "<p>No data for this objective.</p>\n");
-            sbuf_puts(md, "No data for this objective.\n\n");
+            joule_rbuf_puts(html, "<p>No data for this objective.</p>\n");
+            joule_rbuf_puts(md, "No data for this objective.\n\n");
             continue;
         }
         cJSON_AddStringToObject(jo, "metric", joule_report_metric_key(mt));
@@ -541,15 +576,16 @@ static void recommendations(const struct joule_report *r, struct sbuf *html, str
             e[c] = (struct rec_entry){c, n ? joule_stats_quantile_sorted(med, n, 0.5) : NAN};
         }
         qsort(e, r->nconfs, sizeof *e, cmp_rec);
-        sbuf_printf(html,
-                    "<p>Ranked by the median over models of each model's median %s "
-                    "(lower is better). Significance is the chosen test's pairwise p &lt; "
-                    "%g, counted over the models measured in both configurations.</p>\n<ol>\n",
-                    joule_report_metric_label(mt), r->params.alpha);
-        sbuf_printf(md,
-                    "Ranked by the median over models of each model's median %s (lower is "
-                    "better); significance: pairwise p < %g per model.\n\n",
-                    joule_report_metric_label(mt), r->params.alpha);
+        joule_rbuf_printf(
+            html,
+            "<p>Ranked by the median over models of each model's median %s "
+            "(lower is better). Significance is the chosen test's pairwise p &lt; "
+            "%g, counted over the models measured in both configurations.</p>\n<ol>\n",
+            joule_report_metric_label(mt), r->params.alpha);
+        joule_rbuf_printf(md,
+                          "Ranked by the median over models of each model's median %s (lower is "
+                          "better); significance: pairwise p < %g per model.\n\n",
+                          joule_report_metric_label(mt), r->params.alpha);
         cJSON *ranking = cJSON_AddArrayToObject(jo, "ranking");
         for (size_t i = 0; i < r->nconfs; i++) {
             if (isnan(e[i].score)) continue;
@@ -562,19 +598,24 @@ static void recommendations(const struct joule_report *r, struct sbuf *html, str
                 size_t lo, hi, ns;
                 compare_confs(r, mt, e[i].conf, e[i + 1].conf, &lo, &hi, &ns);
                 size_t tot = lo + hi + ns;
+                const char *next = r->confs[e[i + 1].conf].name;
                 if (tot == 0)
-                    snprintf(note, sizeof note, "no model measured in both %s and %s",
-                             r->confs[e[i].conf].name, r->confs[e[i + 1].conf].name);
-                else if (ns * 2 >= tot)
+                    snprintf(note, sizeof note, "no model measured in both it and %s", next);
+                else if (2 * lo > tot)
                     snprintf(note, sizeof note,
-                             "NOT significantly different from %s in %zu of %zu models "
-                             "(significantly lower in %zu, higher in %zu)",
-                             r->confs[e[i + 1].conf].name, ns, tot, lo, hi);
+                             "significantly lower than %s in %zu of %zu models (not significant "
+                             "in %zu, higher in %zu)",
+                             next, lo, tot, ns, hi);
+                else if (2 * ns > tot)
+                    snprintf(note, sizeof note,
+                             "NOT significantly different from %s in %zu of %zu models (lower in "
+                             "%zu, higher in %zu)",
+                             next, ns, tot, lo, hi);
                 else
                     snprintf(note, sizeof note,
-                             "significantly lower than %s in %zu of %zu models (higher in %zu, "
-                             "not significant in %zu)",
-                             r->confs[e[i + 1].conf].name, lo, tot, hi, ns);
+                             "mixed against %s: significantly lower in %zu of %zu models, not "
+                             "significantly different in %zu, higher in %zu",
+                             next, lo, tot, ns, hi);
                 cJSON *jc = cJSON_AddObjectToObject(je, "vs_next");
                 cJSON_AddStringToObject(jc, "configuration", r->confs[e[i + 1].conf].name);
                 cJSON_AddNumberToObject(jc, "significantly_lower", (double)lo);
@@ -582,19 +623,19 @@ static void recommendations(const struct joule_report *r, struct sbuf *html, str
                 cJSON_AddNumberToObject(jc, "not_significant", (double)ns);
             }
             cJSON_AddItemToArray(ranking, je);
-            sbuf_puts(html, "<li><b>");
-            sbuf_html(html, r->confs[e[i].conf].name);
-            sbuf_printf(html, "</b> (%s)", num);
+            joule_rbuf_puts(html, "<li><b>");
+            joule_rbuf_html(html, r->confs[e[i].conf].name);
+            joule_rbuf_printf(html, "</b> (%s)", num);
             if (note[0]) {
-                sbuf_puts(html, ": ");
-                sbuf_html(html, note);
+                joule_rbuf_puts(html, ": ");
+                joule_rbuf_html(html, note);
             }
-            sbuf_puts(html, "</li>\n");
-            sbuf_printf(md, "%zu. **%s** (%s)%s%s\n", i + 1, r->confs[e[i].conf].name, num,
-                        note[0] ? ": " : "", note);
+            joule_rbuf_puts(html, "</li>\n");
+            joule_rbuf_printf(md, "%zu. **%s** (%s)%s%s\n", i + 1, r->confs[e[i].conf].name, num,
+                              note[0] ? ": " : "", note);
         }
-        sbuf_puts(html, "</ol>\n");
-        sbuf_puts(md, "\n");
+        joule_rbuf_puts(html, "</ol>\n");
+        joule_rbuf_puts(md, "\n");
     }
 }
 
@@ -614,7 +655,7 @@ static double ymap(const struct yscale *s, double v)
     return s->py1 - (x - a) / (b - a) * (s->py1 - s->py0);
 }
 
-static void svg_boxplot(const struct joule_report *r, int mt, struct sbuf *b)
+static void svg_boxplot(const struct joule_report *r, int mt, struct joule_rbuf *b)
 {
     size_t nm = r->nmodels, ncf = r->nconfs;
     double slot = nm * 12.0 + 16.0;
@@ -646,28 +687,31 @@ static void svg_boxplot(const struct joule_report *r, int mt, struct sbuf *b)
         ys.hi = hi + 0.05 * span;
         if (lo >= 0 && ys.lo < 0) ys.lo = 0;
     }
-    sbuf_printf(b,
-                "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"boxplot\" width=\"%.0f\" "
-                "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" "
-                "font-size=\"11\">\n",
-                width, height, width, height);
-    sbuf_printf(b, "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"#ffffff\"/>\n",
-                width, height);
-    sbuf_puts(b, "<text x=\"10\" y=\"18\" font-size=\"14\" font-weight=\"bold\">");
-    sbuf_html(b, joule_report_metric_label(mt));
-    sbuf_printf(b, "%s</text>\n", ys.log ? " (log scale)" : "");
+    joule_rbuf_printf(b,
+                      "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"boxplot\" width=\"%.0f\" "
+                      "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" "
+                      "font-size=\"11\">\n",
+                      width, height, width, height);
+    joule_rbuf_printf(b,
+                      "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"#ffffff\"/>\n",
+                      width, height);
+    joule_rbuf_puts(b, "<text x=\"10\" y=\"18\" font-size=\"14\" font-weight=\"bold\">");
+    joule_rbuf_html(b, joule_report_metric_label(mt));
+    joule_rbuf_printf(b, "%s%s</text>\n", ys.log ? " (log scale)" : "",
+                      r->estimated[mt] ? " (includes modelled energy: no counter)" : "");
     /* axes and ticks */
-    sbuf_printf(b,
-                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\"/>\n"
-                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\"/>\n",
-                x0, y0, x0, y1, x0, y1, x0 + plot_w, y1);
+    joule_rbuf_printf(b,
+                      "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\"/>\n"
+                      "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\"/>\n",
+                      x0, y0, x0, y1, x0, y1, x0 + plot_w, y1);
     if (ys.log) {
         for (double t = ys.lo; t <= ys.hi * 1.0001 && t > 0 && isfinite(t); t *= 10.0) {
             double y = ymap(&ys, t);
-            sbuf_printf(b,
-                        "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
-                        "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",
-                        x0, y, x0 + plot_w, y, x0 - 4, y + 4, t);
+            joule_rbuf_printf(
+                b,
+                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+                "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",
+                x0, y, x0 + plot_w, y, x0 - 4, y + 4, t);
         }
     } else {
         double span = ys.hi - ys.lo, step = pow(10.0, floor(log10(span / 5.0)));
@@ -679,24 +723,25 @@ static void svg_boxplot(const struct joule_report *r, int mt, struct sbuf *b)
         for (double t = ceil(ys.lo / step) * step; t <= ys.hi + 1e-9 * span && ticks < 50;
              t += step, ticks++) {
             double y = ymap(&ys, t);
-            sbuf_printf(b,
-                        "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
-                        "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",
-                        x0, y, x0 + plot_w, y, x0 - 4, y + 4, fabs(t) < 1e-12 * span ? 0.0 : t);
+            joule_rbuf_printf(
+                b,
+                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+                "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",
+                x0, y, x0 + plot_w, y, x0 - 4, y + 4, fabs(t) < 1e-12 * span ? 0.0 : t);
         }
     }
     /* one slot per configuration, one box per model in it */
     double bw = (slot - 16.0) / (double)(nm ? nm : 1);
     for (size_t c = 0; c < ncf; c++) {
         double sx = x0 + slot * (double)c;
-        sbuf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", sx + slot / 2,
-                    y1 + 16);
-        sbuf_html(b, r->confs[c].name);
-        sbuf_puts(b, "</text>\n");
+        joule_rbuf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", sx + slot / 2,
+                          y1 + 16);
+        joule_rbuf_html(b, r->confs[c].name);
+        joule_rbuf_puts(b, "</text>\n");
         if (c)
-            sbuf_printf(b,
-                        "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n",
-                        sx, y0, sx, y1);
+            joule_rbuf_printf(
+                b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n", sx,
+                y0, sx, y1);
         for (size_t m = 0; m < nm; m++) {
             const struct rcell *cell = report_cell(r, mt, m, c);
             double *v = cell_sorted(cell);
@@ -721,37 +766,37 @@ static void svg_boxplot(const struct joule_report *r, int mt, struct sbuf *b)
             double yq1 = ymap(&ys, q1), yq3 = ymap(&ys, q3);
             double hbox = yq1 - yq3;
             if (hbox < 1.0) hbox = 1.0;
-            sbuf_printf(b,
-                        "<g><title>%s, %s: median %.4g (n = %zu)</title>"
-                        "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>"
-                        "<rect class=\"box\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
-                        "height=\"%.1f\" fill=\"%s\" stroke=\"#333\"/>"
-                        "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\" "
-                        "stroke-width=\"2\"/>",
-                        r->models[m].name, r->confs[c].name, med, n, cx, ymap(&ys, wlo), cx,
-                        ymap(&ys, whi), cx - hw, yq3, 2 * hw, hbox, col, cx - hw, ymap(&ys, med),
-                        cx + hw, ymap(&ys, med));
+            joule_rbuf_printf(
+                b,
+                "<g><title>%s, %s: median %.4g (n = %zu)</title>"
+                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>"
+                "<rect class=\"box\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
+                "height=\"%.1f\" fill=\"%s\" stroke=\"#333\"/>"
+                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\" "
+                "stroke-width=\"2\"/>",
+                r->models[m].name, r->confs[c].name, med, n, cx, ymap(&ys, wlo), cx, ymap(&ys, whi),
+                cx - hw, yq3, 2 * hw, hbox, col, cx - hw, ymap(&ys, med), cx + hw, ymap(&ys, med));
             for (size_t i = 0; i < n; i++)
                 if (v[i] < wlo || v[i] > whi)
-                    sbuf_printf(b,
-                                "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2\" fill=\"none\" "
-                                "stroke=\"%s\"/>",
-                                cx, ymap(&ys, v[i]), col);
-            sbuf_puts(b, "</g>\n");
+                    joule_rbuf_printf(b,
+                                      "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2\" fill=\"none\" "
+                                      "stroke=\"%s\"/>",
+                                      cx, ymap(&ys, v[i]), col);
+            joule_rbuf_puts(b, "</g>\n");
             free(v);
         }
     }
     /* legend: one colour per model */
     for (size_t m = 0; m < nm; m++) {
         double lx = x0 + 290.0 * (double)(m % 3), ly = y1 + 40.0 + 18.0 * (double)(m / 3);
-        sbuf_printf(b,
-                    "<rect class=\"legend\" x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" "
-                    "fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">",
-                    lx, ly - 10, model_color(m), lx + 16, ly);
-        sbuf_html(b, r->models[m].name);
-        sbuf_printf(b, " (%s)</text>\n", joule_report_cat_names[r->models[m].cat]);
+        joule_rbuf_printf(b,
+                          "<rect class=\"legend\" x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" "
+                          "fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">",
+                          lx, ly - 10, model_color(m), lx + 16, ly);
+        joule_rbuf_html(b, r->models[m].name);
+        joule_rbuf_printf(b, " (%s)</text>\n", joule_report_cat_names[r->models[m].cat]);
     }
-    sbuf_puts(b, "</svg>\n");
+    joule_rbuf_puts(b, "</svg>\n");
 }
 
 /* ---- stats.json ------------------------------------------------------------------------- */
@@ -763,6 +808,10 @@ static cJSON *stats_json(const struct joule_report *r)
     cJSON_AddNumberToObject(root, "alpha", r->params.alpha);
     cJSON_AddNumberToObject(root, "rows", (double)r->nrows);
     cJSON_AddNumberToObject(root, "skipped_rows", (double)r->skipped);
+    cJSON *est = cJSON_AddObjectToObject(root, "estimated_rows");
+    for (int mt = 0; mt < JOULE_REPORT_METRIC_COUNT; mt++)
+        if (r->estimated[mt])
+            cJSON_AddNumberToObject(est, joule_report_metric_key(mt), (double)r->estimated[mt]);
     cJSON *cats = cJSON_AddObjectToObject(root, "size_categories");
     cJSON_AddNumberToObject(cats, "small_below_m", r->params.small_max_m);
     cJSON_AddNumberToObject(cats, "medium_below_m", r->params.medium_max_m);
@@ -830,46 +879,49 @@ enum joule_status joule_report_write(const struct joule_report *r, const char *d
     if (!st) st = joule_mkdirs(sub);
     if (st) return st;
 
-    struct sbuf html = {0}, md = {0}, svg = {0};
-    sbuf_puts(&html, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
-    sbuf_html(&html, r->title);
-    sbuf_printf(&html, "</title>\n<style>%s</style></head><body>\n<h1>", g_css);
-    sbuf_html(&html, r->title);
-    sbuf_printf(&html,
-                "</h1>\n<p class=\"note\">%zu models × %zu serving configurations; %zu "
-                "analyses; %zu rows%s. Per model and metric: all configurations normal by "
-                "Shapiro-Wilk (alpha %g) → Welch ANOVA + Games-Howell, otherwise Kruskal-Wallis + "
-                "Dunn (Holm). Size categories: small &lt; %g M parameters, medium &lt; %g M, "
-                "large otherwise.</p>\n",
-                r->nmodels, r->nconfs, r->nanalyses, r->nrows,
-                r->skipped ? " (some skipped: not finite)" : "", r->params.alpha,
-                r->params.small_max_m, r->params.medium_max_m);
+    struct joule_rbuf html = {0}, md = {0}, svg = {0};
+    joule_rbuf_puts(&html,
+                    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
+    joule_rbuf_html(&html, r->title);
+    joule_rbuf_printf(&html, "</title>\n<style>%s</style></head><body>\n<h1>", g_css);
+    joule_rbuf_html(&html, r->title);
+    joule_rbuf_printf(
+        &html,
+        "</h1>\n<p class=\"note\">%zu models × %zu serving configurations; %zu "
+        "analyses; %zu rows%s. Per model and metric: all configurations normal by "
+        "Shapiro-Wilk (alpha %g) → Welch ANOVA + Games-Howell, otherwise Kruskal-Wallis + "
+        "Dunn (Holm). Size categories: small &lt; %g M parameters, medium &lt; %g M, "
+        "large otherwise.</p>\n",
+        r->nmodels, r->nconfs, r->nanalyses, r->nrows,
+        r->skipped ? " (some skipped: not finite)" : "", r->params.alpha, r->params.small_max_m,
+        r->params.medium_max_m);
 
     /* plots first, so the page opens on them */
-    sbuf_puts(&html, "<h2>Box plots</h2>\n");
+    joule_rbuf_puts(&html, "<h2>Box plots</h2>\n");
     for (int mt = 0; mt < JOULE_REPORT_METRIC_COUNT && !st; mt++) {
         if (!metric_has_data(r, mt)) continue;
         svg.len = 0;
-        sbuf_puts(&svg, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        joule_rbuf_puts(&svg, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         size_t start = svg.len;
         svg_boxplot(r, mt, &svg);
         char fn[256];
         snprintf(fn, sizeof fn, "plots/%s.svg", joule_report_metric_key(mt));
         st = write_buf(dir, fn, &svg);
-        sbuf_printf(&html, "<div class=\"plot\" id=\"plot-%s\">\n", joule_report_metric_key(mt));
-        if (svg.s) sbuf_puts(&html, svg.s + start);
-        sbuf_puts(&html, "</div>\n");
+        joule_rbuf_printf(&html, "<div class=\"plot\" id=\"plot-%s\">\n",
+                          joule_report_metric_key(mt));
+        if (svg.s) joule_rbuf_puts(&html, svg.s + start);
+        joule_rbuf_puts(&html, "</div>\n");
     }
 
-    sbuf_puts(&html, "<h2>Recommendations</h2>\n");
-    sbuf_puts(&md, "# Recommendations\n\n");
+    joule_rbuf_puts(&html, "<h2>Recommendations</h2>\n");
+    joule_rbuf_puts(&md, "# Recommendations\n\n");
     cJSON *root = stats_json(r);
     cJSON *recs = cJSON_AddArrayToObject(root, "recommendations");
     recommendations(r, &html, &md, recs);
     if (!st) st = write_buf(dir, "tables/recommendations.md", &md);
 
     struct tbl t = {0};
-    sbuf_puts(&html, "<h2>Medians by model size</h2>\n");
+    joule_rbuf_puts(&html, "<h2>Medians by model size</h2>\n");
     if (!st && medians_table(r, &t) == 0) {
         tbl_html(&t, &html);
         st = tbl_write(&t, dir, "medians", 0);
@@ -878,12 +930,24 @@ enum joule_status joule_report_write(const struct joule_report *r, const char *d
     for (int mt = 0; mt < JOULE_REPORT_METRIC_COUNT && !st; mt++) {
         if (!metric_has_data(r, mt)) continue;
         char name[128];
-        sbuf_printf(&html, "<h2 id=\"metric-%s\">", joule_report_metric_key(mt));
-        sbuf_html(&html, joule_report_metric_label(mt));
-        sbuf_puts(&html, "</h2>\n");
+        joule_rbuf_printf(&html, "<h2 id=\"metric-%s\">", joule_report_metric_key(mt));
+        joule_rbuf_html(&html, joule_report_metric_label(mt));
+        joule_rbuf_puts(&html, "</h2>\n");
+        if (r->estimated[mt])
+            joule_rbuf_printf(
+                &html,
+                "<p class=\"note\"><b>Estimated:</b> %zu of these values come from an "
+                "energy model (no hardware counter on the machine), not a measurement.</p>\n",
+                r->estimated[mt]);
         if (tests_table(r, mt, &t) == 0) {
             tbl_html(&t, &html);
             snprintf(name, sizeof name, "tests_%s", joule_report_metric_key(mt));
+            st = tbl_write(&t, dir, name, 0);
+        }
+        tbl_free(&t);
+        if (!st && median_ci_table(r, mt, &t) == 0) {
+            tbl_html(&t, &html);
+            snprintf(name, sizeof name, "medians_%s", joule_report_metric_key(mt));
             st = tbl_write(&t, dir, name, 0);
         }
         tbl_free(&t);
@@ -896,8 +960,9 @@ enum joule_status joule_report_write(const struct joule_report *r, const char *d
     }
     if (!st && pairs_table(r, &t) == 0) st = tbl_write(&t, dir, "pairs", 1);
     tbl_free(&t);
-    sbuf_puts(&html, "<p class=\"note\">Files: stats.json, tables/*.md|csv|tex, plots/*.svg.</p>\n"
-                     "</body></html>\n");
+    joule_rbuf_puts(&html,
+                    "<p class=\"note\">Files: stats.json, tables/*.md|csv|tex, plots/*.svg.</p>\n"
+                    "</body></html>\n");
     if (!st) st = write_buf(dir, "index.html", &html);
     if (!st) {
         char *js = cJSON_Print(root);
@@ -911,8 +976,8 @@ enum joule_status joule_report_write(const struct joule_report *r, const char *d
         }
     }
     cJSON_Delete(root);
-    sbuf_free(&html);
-    sbuf_free(&md);
-    sbuf_free(&svg);
+    joule_rbuf_free(&html);
+    joule_rbuf_free(&md);
+    joule_rbuf_free(&svg);
     return st;
 }

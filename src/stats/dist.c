@@ -10,12 +10,17 @@
  *      R_k(w) = P(range of k N(0,1) > w) = k ∫ φ(z) Φ(z − w) Σ_{i=0}^{k−2} a^i b^{k−2−i} dz,
  *    with a = Φ(z), b = Φ(z) − Φ(z − w) (a^{k−1} − b^{k−1} factored so no 1 − cdf appears),
  *    f_df the density of s = sqrt(χ²_df / df), integrated in u = log s by adaptive
- *    Gauss-Legendre with a relative tolerance. */
+ *    Gauss-Legendre with a relative tolerance of 1e-11. The integrand is handled as a logarithm
+ *    (log f_df through Stirling's remainder, log R_k from a per-k Chebyshev table), its peak
+ *    located by golden-section search, and the limits set where it has fallen by e^-110, so
+ *    neither large df nor tiny p lose precision. Checked against the exact k = 2 identity
+ *    (P(Q_2 > q) = P(|T| > q/√2)) and 20-digit mpmath values in tests/test_stats.c. */
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 
 #include "joule/stats.h"
+#include "stats/stats_internal.h"
 
 #define SQRT2 1.41421356237309504880
 #define LN_SQRT_2PI 0.91893853320467274178
@@ -96,13 +101,41 @@ static double beta_cf(double x, double a, double b)
     return h;
 }
 
+/* log Γ(x) − [(x − ½) log x − x + ½ log 2π] (Stirling's remainder); the series for x > 15 keeps
+ * the normalising constant exact for huge df where lgamma(x) and x log x cancel. */
+static double stirling_rem(double x)
+{
+    if (x > 15.0) {
+        double r = 1.0 / x, r2 = r * r;
+        return r * (1.0 / 12 - r2 * (1.0 / 360 - r2 * (1.0 / 1260 - r2 * (1.0 / 1680))));
+    }
+    return lgamma(x) - ((x - 0.5) * log(x) - x + 0.5 * log(2.0 * M_PI));
+}
+
+/* log B(a, b) without the cancellation of lgamma(a) + lgamma(b) − lgamma(a + b) for large
+ * arguments: Stirling's form with the remainders, log1p for the ratio. */
+static double log_beta(double a, double b)
+{
+    if (a < b) {
+        double t = a;
+        a = b;
+        b = t;
+    }
+    if (a <= 15.0) return lgamma(a) + lgamma(b) - lgamma(a + b);
+    double corr = stirling_rem(a) - stirling_rem(a + b) - (a - 0.5) * log1p(b / a);
+    if (b <= 15.0) return lgamma(b) + corr - b * log(a + b) + b;
+    return 0.5 * log(2.0 * M_PI) + corr + stirling_rem(b) + (b - 0.5) * log(b / (a + b)) -
+           0.5 * log(a + b);
+}
+
 double joule_stats_ibeta(double x, double y, double a, double b)
 {
     if (isnan(x) || isnan(y) || !(a > 0.0) || !(b > 0.0)) return NAN;
     if (x <= 0.0) return 0.0;
     if (y <= 0.0) return 1.0;
-    double lbeta = lgamma(a) + lgamma(b) - lgamma(a + b);
-    double front = exp(a * log(x) + b * log(y) - lbeta);
+    /* log x and log y from the smaller of the two, so x or y near 1 keeps its precision */
+    double lx = x > 0.5 ? log1p(-y) : log(x), ly = y > 0.5 ? log1p(-x) : log(y);
+    double front = exp(a * lx + b * ly - log_beta(a, b));
     if (x < (a + 1.0) / (a + b + 2.0)) return front * beta_cf(x, a, b) / a;
     return 1.0 - front * beta_cf(y, b, a) / b;
 }
@@ -202,8 +235,13 @@ static void gauss_legendre(int n, double *x, double *w)
     }
 }
 
+static double inv_fact[20]; /* 1/n! */
+
 static void gl_init(void)
 {
+    inv_fact[0] = 1.0;
+    for (int n = 1; n < 20; n++)
+        inv_fact[n] = inv_fact[n - 1] / n;
     gauss_legendre(GL_N, gl_x, gl_w);
     gauss_legendre(GLI_N, gli_x, gli_w);
 }
@@ -253,10 +291,13 @@ static double range_sf(double w, int k)
 struct range_table {
     int k;
     double c[RT_PANELS][RT_N];
+    double top_log, top_slope; /* log R_k and its slope at RT_WMAX, for the extrapolation */
 };
 static struct range_table *rt_cache[RT_CACHE];
 static int rt_count;
 static pthread_mutex_t rt_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static double cheb_eval(const double *c, double x);
 
 static struct range_table *range_table_build(int k)
 {
@@ -279,6 +320,10 @@ static struct range_table *range_table_build(int k)
         }
         t->c[p][0] *= 0.5;
     }
+    const double *top = t->c[RT_PANELS - 1];
+    const double h = 1e-4;
+    t->top_log = cheb_eval(top, 1.0);
+    t->top_slope = (t->top_log - cheb_eval(top, 1.0 - 2.0 * h / RT_W)) / h;
     return t;
 }
 
@@ -301,21 +346,29 @@ static const struct range_table *range_table_get(int k)
     return found;
 }
 
-static double range_sf_table(const struct range_table *t, double w)
+static double cheb_eval(const double *c, double x)
 {
-    if (w <= 0.0) return 1.0;
-    if (w >= RT_WMAX) return 0.0;
-    int p = (int)(w / RT_W);
-    if (p >= RT_PANELS) p = RT_PANELS - 1;
-    double x = 2.0 * (w - p * RT_W) / RT_W - 1.0; /* in [-1, 1] */
-    const double *c = t->c[p];
     double b1 = 0.0, b2 = 0.0;
     for (int j = RT_N - 1; j >= 1; j--) {
         double b0 = 2.0 * x * b1 - b2 + c[j];
         b2 = b1;
         b1 = b0;
     }
-    return exp(x * b1 - b2 + c[0]);
+    return x * b1 - b2 + c[0];
+}
+
+/* log R_k(w) from the table. Beyond RT_WMAX (R_k < 1e-265) it is extended by the Gaussian-tail
+ * shape L(W) + L'(W)(w − W) − (w − W)²/4, which only matters for p values below ~1e-250. */
+static double range_logsf_table(const struct range_table *t, double w)
+{
+    if (w <= 0.0) return 0.0;
+    if (w >= RT_WMAX) {
+        double d = w - RT_WMAX;
+        return t->top_log + t->top_slope * d - 0.25 * d * d;
+    }
+    int p = (int)(w / RT_W);
+    if (p >= RT_PANELS) p = RT_PANELS - 1;
+    return cheb_eval(t->c[p], 2.0 * (w - p * RT_W) / RT_W - 1.0);
 }
 
 struct tukey_ctx {
@@ -324,14 +377,36 @@ struct tukey_ctx {
     const struct range_table *table;
 };
 
-/* Integrand in u = log s: f_df(s) · s · R_k(q s). */
+/* log of the chi part f_df(s)·s at u = log s, relative to its value at u = 0:
+ * df·u − (df/2)(e^{2u} − 1) = −(df/2)(e^{2u} − 1 − 2u), the bracket by its series near 0. */
+static double chi_rel(double df, double u)
+{
+    double t = 2.0 * u, e;
+    if (fabs(t) < 0.5) {
+        /* e^t − 1 − t = t² Σ_{n>=2} t^(n−2)/n!, Horner; the n = 19 term is < 1e-20 relative */
+        double h = 0.0;
+        for (int n = 19; n >= 2; n--)
+            h = h * t + inv_fact[n];
+        e = t * t * h;
+    } else {
+        e = expm1(t) - t;
+    }
+    return -0.5 * df * e;
+}
+
+/* log of the integrand in u = log s: log f_df(s)·s + log R_k(q s) (table when there is one). */
+static double tukey_log_integrand(const struct tukey_ctx *c, double u)
+{
+    double lg = c->lnorm + chi_rel(c->df, u), w = c->q * exp(u);
+    if (c->table) return lg + range_logsf_table(c->table, w);
+    double r = range_sf(w, c->k);
+    return r > 0.0 ? lg + log(r) : -INFINITY;
+}
+
 static double tukey_integrand(const struct tukey_ctx *c, double u)
 {
-    double s = exp(u);
-    double lg = c->lnorm + c->df * u - 0.5 * c->df * s * s;
-    if (lg < -745.0) return 0.0;
-    double r = c->table ? range_sf_table(c->table, c->q * s) : range_sf(c->q * s, c->k);
-    return exp(lg) * r;
+    double l = tukey_log_integrand(c, u);
+    return l < -745.0 ? 0.0 : exp(l);
 }
 
 static double gl_interval(const struct tukey_ctx *c, double a, double b)
@@ -347,16 +422,19 @@ struct iv {
     double a, b, val, err;
 };
 
-/* Global adaptive integration of a positive integrand over [a, b]: each interval's estimate is
- * the sum of its two halves, its error the difference from the whole-interval rule. */
-static double integrate_adaptive(const struct tukey_ctx *c, double a, double b, int initial,
+/* Global adaptive integration of a positive integrand over the intervals between the sorted
+ * breakpoints bp[0..nbp): each interval's estimate is the sum of its two halves, its error the
+ * difference from the whole-interval rule; the worst interval is bisected until the summed error
+ * is below reltol × the total. */
+static double integrate_adaptive(const struct tukey_ctx *c, const double *bp, int nbp,
                                  double reltol)
 {
     struct iv ivs[MAX_IV];
     int n = 0;
     double total = 0.0, errsum = 0.0;
-    for (int i = 0; i < initial; i++) {
-        double x0 = a + (b - a) * i / initial, x1 = a + (b - a) * (i + 1) / initial;
+    for (int i = 0; i + 1 < nbp; i++) {
+        double x0 = bp[i], x1 = bp[i + 1];
+        if (!(x1 > x0)) continue;
         double xm = 0.5 * (x0 + x1);
         double whole = gl_interval(c, x0, x1);
         double halves = gl_interval(c, x0, xm) + gl_interval(c, xm, x1);
@@ -391,6 +469,65 @@ static double integrate_adaptive(const struct tukey_ctx *c, double a, double b, 
     return total;
 }
 
+double joule_stats_ptukey_sf_integrated(double q, int k, double df)
+{
+    pthread_once(&gl_once, gl_init);
+    if (isinf(df)) return range_sf(q, k);
+    struct tukey_ctx c = {.q = q, .df = df, .k = k, .table = range_table_get(k)};
+    /* log f_df(s)·s = (df/2) log(df/2) + log 2 + df·u − df s²/2 − lgamma(df/2)
+     *              = lnorm + chi_rel(df, u), lnorm = ½ log x + log 2 − ½ log 2π − rem(x), x = df/2
+     */
+    double x = 0.5 * df;
+    c.lnorm = 0.5 * log(x) + log(2.0) - 0.5 * log(2.0 * M_PI) - stirling_rem(x);
+    /* The log-integrand is concave in u with its maximum at u <= 0 (the chi part peaks at 0 and
+     * log R_k(q e^u) decreases): golden-section search for it, its width from the curvature,
+     * then limits where it has fallen by 110 (e^-110 ≈ 1.7e-48 of the peak). */
+    double a = -1.0 - 300.0 / df, b = 0.0;
+    const double gr = 0.6180339887498949;
+    double x1 = b - gr * (b - a), x2 = a + gr * (b - a);
+    double f1 = tukey_log_integrand(&c, x1), f2 = tukey_log_integrand(&c, x2);
+    for (int it = 0; it < 200 && b - a > 1e-9 * (1.0 + fabs(a)); it++) {
+        if (f1 < f2) {
+            a = x1;
+            x1 = x2;
+            f1 = f2;
+            x2 = a + gr * (b - a);
+            f2 = tukey_log_integrand(&c, x2);
+        } else {
+            b = x2;
+            x2 = x1;
+            f2 = f1;
+            x1 = b - gr * (b - a);
+            f1 = tukey_log_integrand(&c, x1);
+        }
+    }
+    double um = 0.5 * (a + b), fm = tukey_log_integrand(&c, um);
+    if (!isfinite(fm)) return 0.0; /* below the smallest double everywhere */
+    double sig_chi = 1.0 / sqrt(2.0 * df), d = 0.01 * fmin(1.0, sig_chi);
+    double curv =
+        -(tukey_log_integrand(&c, um + d) - 2.0 * fm + tukey_log_integrand(&c, um - d)) / (d * d);
+    double sigma = curv > 0.0 ? fmin(1.0 / sqrt(curv), 4.0) : fmin(1.0, sig_chi);
+    /* steps grow by 1.5 from a quarter width: a limit overshoots by at most half its distance,
+     * which only adds a negligible stretch for the adaptive rule to cover */
+    double u_lo = um, u_hi = um, step = 0.25 * sigma;
+    for (int i = 0; i < 200 && tukey_log_integrand(&c, u_lo) > fm - 110.0; i++, step *= 1.5)
+        u_lo -= step;
+    step = 0.25 * sigma;
+    for (int i = 0; i < 200 && tukey_log_integrand(&c, u_hi) > fm - 110.0; i++, step *= 1.5)
+        u_hi += step;
+    /* breakpoints that resolve the peak; the tails are left to the adaptive bisection */
+    const double off[] = {-8.0, -4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 4.0, 8.0};
+    double bp[12];
+    int nbp = 0;
+    bp[nbp++] = u_lo;
+    for (size_t i = 0; i < sizeof off / sizeof off[0]; i++) {
+        double v = um + off[i] * sigma;
+        if (v > bp[nbp - 1] && v < u_hi) bp[nbp++] = v;
+    }
+    bp[nbp++] = u_hi;
+    return integrate_adaptive(&c, bp, nbp, 1e-11);
+}
+
 double joule_stats_ptukey_sf(double q, double k, double df)
 {
     if (isnan(q) || isnan(k) || isnan(df) || k < 2.0 || !(df > 0.0)) return NAN;
@@ -399,17 +536,5 @@ double joule_stats_ptukey_sf(double q, double k, double df)
     int ki = (int)k;
     if ((double)ki != k || ki > 1000) return NAN;
     if (ki == 2) return joule_stats_t_sf2(q / SQRT2, df); /* exact identity */
-    pthread_once(&gl_once, gl_init);
-    if (isinf(df)) return range_sf(q, ki);
-    struct tukey_ctx c = {.q = q, .df = df, .k = ki, .table = range_table_get(ki)};
-    /* log of f_df(s)·s = (df/2) log(df/2) + log 2 + df·u − df s²/2 − lgamma(df/2) */
-    c.lnorm = 0.5 * df * log(0.5 * df) + log(2.0) - lgamma(0.5 * df);
-    /* Limits in u: the chi density part falls below e^-110 of its peak (at u = 0) outside.
-     * Left: df·u − df/2 (e^{2u} − 1)·... ≈ df·u + df/2  ->  u_lo = −(110 + df/2)/df.
-     * Right: df (e^{2u} − 1)/2 − df·u > 110. */
-    double u_lo = -(110.0 + 0.5 * df) / df;
-    double u_hi = 0.0;
-    while (0.5 * df * (exp(2.0 * u_hi) - 1.0) - df * u_hi < 110.0)
-        u_hi += 0.25;
-    return integrate_adaptive(&c, u_lo, u_hi, 8, 1e-11);
+    return joule_stats_ptukey_sf_integrated(q, ki, df);
 }

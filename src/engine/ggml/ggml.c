@@ -113,6 +113,16 @@ static enum joule_status gguf_for_dir(const char *dir, int q8, char *out, size_t
     return joule_gguf_convert(dir, out, &p);
 }
 
+/* A special id from the metadata (a "none" vocabulary has no llama.cpp ids), or -1. */
+static int meta_id(const struct llama_model *m, const char *key)
+{
+    char buf[32];
+    if (llama_model_meta_val_str(m, key, buf, sizeof buf) < 0) return -1;
+    char *end;
+    long v = strtol(buf, &end, 10);
+    return end != buf && v >= 0 && v < INT32_MAX ? (int)v : -1;
+}
+
 static void jg_free(void *p)
 {
     struct ggml_impl *g = p;
@@ -194,8 +204,8 @@ static enum joule_status jg_open(const char *model_path, const struct joule_engi
     info->n_vocab = g->n_vocab;
     info->n_ctx = (int)llama_n_ctx(g->ctx);
     llama_token bos = llama_vocab_bos(vocab), eos = llama_vocab_eos(vocab);
-    info->bos_id = bos == LLAMA_TOKEN_NULL ? -1 : bos;
-    info->eos_id = eos == LLAMA_TOKEN_NULL ? -1 : eos;
+    info->bos_id = bos == LLAMA_TOKEN_NULL ? meta_id(g->model, "tokenizer.ggml.bos_token_id") : bos;
+    info->eos_id = eos == LLAMA_TOKEN_NULL ? meta_id(g->model, "tokenizer.ggml.eos_token_id") : eos;
     info->n_threads = n_threads;
     *impl = g;
     return JOULE_OK;

@@ -1,5 +1,6 @@
 /* The native engine: joule's own forward pass over Hugging Face checkpoints.
- * Provider "cpu" runs src/engine/native/cpu; "cuda" is not built yet. */
+ * Provider "cpu" runs src/engine/native/cpu; "cuda" runs src/engine/native/cuda
+ * (built with -DJOULE_CUDA=ON, used when a CUDA device is present). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,19 +8,29 @@
 #include "engine/native/cpu/forward.h"
 #include "engine/native/weights.h"
 #include "joule/model.h"
+#ifdef JOULE_HAVE_CUDA
+#include "engine/native/cuda/cuda_provider.h"
+#endif
 
 struct native {
     struct joule_model *model;
     struct jn_weights w;
     struct jn_cpu cpu;
+    void *cuda; /* the CUDA provider's handle; NULL when running on the CPU */
 };
 
 static enum joule_status native_probe(const char *provider)
 {
     if (!strcmp(provider, "cpu")) return JOULE_OK;
-    if (!strcmp(provider, "cuda"))
+    if (!strcmp(provider, "cuda")) {
+#ifdef JOULE_HAVE_CUDA
+        return joule_cuda_probe();
+#else
         return joule_errorf(JOULE_ERR_UNAVAILABLE,
-                            "the native engine's cuda provider is not built into this joule");
+                            "the native engine's cuda provider is not built into this joule "
+                            "(configure with -DJOULE_CUDA=ON)");
+#endif
+    }
     return joule_errorf(JOULE_ERR_UNAVAILABLE, "unknown provider '%s' (cpu, cuda)", provider);
 }
 
@@ -27,6 +38,9 @@ static void native_free(void *impl)
 {
     struct native *e = impl;
     if (!e) return;
+#ifdef JOULE_HAVE_CUDA
+    joule_cuda_free(e->cuda);
+#endif
     jn_cpu_free(&e->cpu);
     jn_weights_free(&e->w);
     joule_model_free(e->model);
@@ -44,11 +58,18 @@ static enum joule_status native_open(const char *model_path, const struct joule_
     enum joule_status s = joule_model_load(model_path, NULL, &e->model);
     if (s == JOULE_OK) s = jn_weights_init(&e->w, e->model);
     if (s == JOULE_OK && p->quantize && *p->quantize) s = jn_weights_quantize_q8(&e->w);
+    const char *hp = getenv("JOULE_HUGEPAGES");
+    if (s == JOULE_OK && hp && !strcmp(hp, "1")) s = jn_weights_copy_hugepages(&e->w);
     const struct joule_model_config *c = e->model ? joule_model_get_config(e->model) : NULL;
     int n_ctx = 0;
     if (s == JOULE_OK) {
         n_ctx = p->n_ctx > 0 && p->n_ctx < c->max_positions ? p->n_ctx : c->max_positions;
-        s = jn_cpu_init(&e->cpu, &e->w, p->n_threads > 0 ? p->n_threads : 1, n_ctx);
+#ifdef JOULE_HAVE_CUDA
+        if (!strcmp(p->provider, "cuda"))
+            s = joule_cuda_open(&e->w, n_ctx, &e->cuda);
+        else
+#endif
+            s = jn_cpu_init(&e->cpu, &e->w, p->n_threads > 0 ? p->n_threads : 1, n_ctx);
     }
     if (s != JOULE_OK) {
         native_free(e);
@@ -56,7 +77,7 @@ static enum joule_status native_open(const char *model_path, const struct joule_
     }
     memset(info, 0, sizeof *info);
     info->engine = "native";
-    info->provider = "cpu";
+    info->provider = e->cuda ? "cuda" : "cpu";
     info->model_name = joule_model_name(e->model);
     info->arch = joule_arch_name(c->arch);
     info->dtype = p->quantize && *p->quantize ? "q8_0" : joule_dtype_name(c->dtype);
@@ -79,6 +100,9 @@ static enum joule_status native_eval(void *impl, const int32_t *tokens, size_t n
                                      float *logits, int all_logits)
 {
     struct native *e = impl;
+#ifdef JOULE_HAVE_CUDA
+    if (e->cuda) return joule_cuda_eval(e->cuda, tokens, n, n_past, logits, all_logits);
+#endif
     return jn_cpu_eval(&e->cpu, tokens, n, n_past, logits, all_logits);
 }
 

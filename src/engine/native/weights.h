@@ -70,13 +70,12 @@ void jn_weights_free(struct jn_weights *w);
  * The token embedding stays as stored for the lookups. */
 enum joule_status jn_weights_quantize_q8(struct jn_weights *w);
 
+/* Copy the layer matrices and the output head (as stored) into one
+ * anonymous buffer backed by transparent huge pages: fewer TLB misses when
+ * streaming them each token. Owned by `w`. */
+enum joule_status jn_weights_copy_hugepages(struct jn_weights *w);
+
 /* ALiBi slopes as transformers' build_alibi_tensor computes them (float32). */
 void jn_alibi_slopes(int n_heads, float *out);
-
-float jn_half_to_float(uint16_t h);
-uint16_t jn_float_to_half(float f); /* round to nearest even */
-float jn_bf16_to_float(uint16_t h);
-/* Round a float to the nearest f16 / bf16 value (ties to even), returned as float. */
-float jn_round_to_dtype(float x, enum joule_dtype t);
 
 #endif

@@ -2,6 +2,7 @@
  * family (see weights.h for the layout choices), in float32 with weights
  * converted in registers. */
 #include "engine/native/cpu/forward.h"
+#include "model/dtype.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -184,7 +185,7 @@ static void matmul(struct jn_cpu *c, const struct jn_mat *W, const float *bias, 
          * contiguous row segments (at least 1 KB), yet a few blocks per
          * thread, so that a thread the OS preempts holds up little work */
         int most = ((W->n_out + nth - 1) / nth + 63) / 64 * 64; /* q8 blocks stay whole */
-        chunk = (W->n_out / (4 * nth) + 63) / 64 * 64;
+        chunk = nth == 1 ? W->n_out : (W->n_out / (4 * nth) + 63) / 64 * 64;
         if (chunk < 256) chunk = 256;
         if (chunk > most) chunk = most;
     } else {
@@ -387,7 +388,7 @@ static void embed_row(const struct jn_mat *E, int id, float *out)
     }
     const uint16_t *src = (const uint16_t *)E->data + off;
     for (size_t i = 0; i < n; i++)
-        out[i] = E->dtype == JOULE_DTYPE_F16 ? jn_f16_lookup(src[i]) : jn_bf16_to_float(src[i]);
+        out[i] = E->dtype == JOULE_DTYPE_F16 ? jn_f16_lookup(src[i]) : joule_bf16_to_f32(src[i]);
 }
 
 /* ---- the forward pass ---------------------------------------------------- */

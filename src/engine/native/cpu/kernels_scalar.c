@@ -4,6 +4,7 @@
 
 #include "engine/native/cpu/kernels.h"
 #include "engine/native/weights.h"
+#include "model/dtype.h"
 #include "joule/status.h"
 
 static float g_f16_table[65536];
@@ -12,7 +13,7 @@ static pthread_once_t g_f16_once = PTHREAD_ONCE_INIT;
 static void build_f16_table(void)
 {
     for (uint32_t i = 0; i < 65536; i++)
-        g_f16_table[i] = jn_half_to_float((uint16_t)i);
+        g_f16_table[i] = joule_f16_to_f32((uint16_t)i);
 }
 
 float jn_f16_lookup(uint16_t h)
@@ -40,7 +41,7 @@ static float dot_bf16(const float *x, const uint16_t *w, int n)
 {
     float s = 0.0f;
     for (int i = 0; i < n; i++)
-        s += x[i] * jn_bf16_to_float(w[i]);
+        s += x[i] * joule_bf16_to_f32(w[i]);
     return s;
 }
 
@@ -59,7 +60,7 @@ static void axpy_f16(float *y, float a, const uint16_t *w, int n)
 static void axpy_bf16(float *y, float a, const uint16_t *w, int n)
 {
     for (int i = 0; i < n; i++)
-        y[i] += a * jn_bf16_to_float(w[i]);
+        y[i] += a * joule_bf16_to_f32(w[i]);
 }
 
 static float dot_q8(const float *x, const struct jn_q8_block *w, int n)
@@ -123,7 +124,7 @@ static inline float cv_f16(uint16_t v)
 
 TILES(f32, float, cv_f32)
 TILES(f16, uint16_t, cv_f16)
-TILES(bf16, uint16_t, jn_bf16_to_float)
+TILES(bf16, uint16_t, joule_bf16_to_f32)
 
 const struct jn_kernels jn_kernels_scalar = {
     "scalar",     dot_f32,       dot_f16,       dot_bf16,      axpy_f32,

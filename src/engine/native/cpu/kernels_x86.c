@@ -6,6 +6,7 @@
 
 #include "engine/native/cpu/kernels.h"
 #include "engine/native/weights.h"
+#include "model/dtype.h"
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
@@ -73,10 +74,10 @@ static inline float id_f32(float v)
 
 DOT_AVX2(dot_f32_avx2, float, _mm256_loadu_ps, id_f32)
 DOT_AVX2(dot_f16_avx2, uint16_t, ld_f16_8, jn_f16_lookup)
-DOT_AVX2(dot_bf16_avx2, uint16_t, ld_bf16_8, jn_bf16_to_float)
+DOT_AVX2(dot_bf16_avx2, uint16_t, ld_bf16_8, joule_bf16_to_f32)
 AXPY_AVX2(axpy_f32_avx2, float, _mm256_loadu_ps, id_f32)
 AXPY_AVX2(axpy_f16_avx2, uint16_t, ld_f16_8, jn_f16_lookup)
-AXPY_AVX2(axpy_bf16_avx2, uint16_t, ld_bf16_8, jn_bf16_to_float)
+AXPY_AVX2(axpy_bf16_avx2, uint16_t, ld_bf16_8, joule_bf16_to_f32)
 
 AVX2 static inline __m256 ld_q8_8(const int8_t *q)
 {
@@ -180,7 +181,7 @@ AVX2 static void axpy_q8_avx2(float *y, float a, const struct jn_q8_block *w, in
 
 DOT_TILE_AVX2(dot_tile_f32_avx2, float, _mm256_loadu_ps, id_f32)
 DOT_TILE_AVX2(dot_tile_f16_avx2, uint16_t, ld_f16_8, jn_f16_lookup)
-DOT_TILE_AVX2(dot_tile_bf16_avx2, uint16_t, ld_bf16_8, jn_bf16_to_float)
+DOT_TILE_AVX2(dot_tile_bf16_avx2, uint16_t, ld_bf16_8, joule_bf16_to_f32)
 AXPY_TILE_AVX2(axpy_tile_f32_avx2, float, _mm256_loadu_ps)
 AXPY_TILE_AVX2(axpy_tile_f16_avx2, uint16_t, ld_f16_8)
 AXPY_TILE_AVX2(axpy_tile_bf16_avx2, uint16_t, ld_bf16_8)
