@@ -14,13 +14,16 @@ static const float k_logits[V] = {2.0f, 1.5f, 1.5f, 0.5f, 0.0f, -1.0f, -2.0f, -3
 static void expected(float temp, int top_k, float top_p, double *p)
 {
     int order[V];
-    for (int i = 0; i < V; i++) order[i] = i; /* k_logits is already sorted, ties by id */
+    for (int i = 0; i < V; i++)
+        order[i] = i; /* k_logits is already sorted, ties by id */
     double z = 0, w[V];
-    for (int i = 0; i < V; i++) z += w[i] = exp(k_logits[i] / temp);
+    for (int i = 0; i < V; i++)
+        z += w[i] = exp(k_logits[i] / temp);
     int keep = V;
     if (top_k > 0 && top_k < keep) keep = top_k;
     double zk = 0;
-    for (int i = 0; i < keep; i++) zk += w[order[i]];
+    for (int i = 0; i < keep; i++)
+        zk += w[order[i]];
     if (top_p < 1.0f) {
         double cum = 0;
         for (int i = 0; i < keep; i++) {
@@ -32,24 +35,29 @@ static void expected(float temp, int top_k, float top_p, double *p)
         }
     }
     double zz = 0;
-    for (int i = 0; i < keep; i++) zz += w[order[i]];
-    for (int i = 0; i < V; i++) p[i] = 0;
-    for (int i = 0; i < keep; i++) p[order[i]] = w[order[i]] / zz;
+    for (int i = 0; i < keep; i++)
+        zz += w[order[i]];
+    for (int i = 0; i < V; i++)
+        p[i] = 0;
+    for (int i = 0; i < keep; i++)
+        p[order[i]] = w[order[i]] / zz;
     (void)z;
 }
 
 static void check_distribution(float temp, int top_k, float top_p)
 {
-    struct joule_sampling s = {.greedy = 0, .temperature = temp, .top_k = top_k, .top_p = top_p,
-                               .seed = 7};
+    struct joule_sampling s = {
+        .greedy = 0, .temperature = temp, .top_k = top_k, .top_p = top_p, .seed = 7};
     uint64_t rng = joule_rng_seed(s.seed);
     int count[V] = {0}, out_of_range = 0;
     for (int d = 0; d < DRAWS; d++) {
         float l[V];
         memcpy(l, k_logits, sizeof l);
         int32_t id = joule_sample(&s, l, V, &rng);
-        if (id >= 0 && id < V) count[id]++;
-        else out_of_range++;
+        if (id >= 0 && id < V)
+            count[id]++;
+        else
+            out_of_range++;
     }
     CHECK_EQ_INT(out_of_range, 0);
     double p[V];
@@ -58,8 +66,10 @@ static void check_distribution(float temp, int top_k, float top_p)
         double f = (double)count[i] / DRAWS;
         /* 5 binomial standard deviations (a false alarm about once in 3 million) */
         double sd = sqrt(p[i] * (1 - p[i]) / DRAWS);
-        if (p[i] == 0) CHECK_EQ_INT(count[i], 0);
-        else CHECK_NEAR(f, p[i], 5 * sd + 1e-12);
+        if (p[i] == 0)
+            CHECK_EQ_INT(count[i], 0);
+        else
+            CHECK_NEAR(f, p[i], 5 * sd + 1e-12);
     }
 }
 

@@ -280,7 +280,7 @@ static void test_distributions(void)
 
 /* Studentized range for k >= 3 against a 20-digit mpmath evaluation of the same tail integral
  * (tests/fixtures/stats/ptukey_mpmath.txt, made with scripts/ptukey_reference.py, minutes per
- * point; see PROVENANCE): p from 0.034 down to 3.5e-26, df 2.5 … 100, k 3 and 5. The golden
+ * point; see PROVENANCE): p from 0.034 down to 3.5e-26, df 2.5 … 200, k 3, 5, 7. The golden
  * fixture adds 45 Games-Howell p values (k 2 … 7) and test_ptukey_k2_identity the exact k = 2
  * identity over df 0.7 … 1e7. */
 static void test_ptukey_reference(void)

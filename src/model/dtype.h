@@ -9,6 +9,10 @@
 
 #include "joule/model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 float joule_f16_to_f32(uint16_t h);
 uint16_t joule_f32_to_f16(float f); /* round to nearest even; overflow to inf */
 /* x rounded to the nearest f16 / bf16 value (ties to even), as a float; x itself for f32 */
@@ -36,4 +40,7 @@ static inline float joule_elem_f32(const void *data, enum joule_dtype t, size_t 
     return t == JOULE_DTYPE_F16 ? joule_f16_to_f32(h) : joule_bf16_to_f32(h);
 }
 
+#ifdef __cplusplus
+}
+#endif
 #endif
