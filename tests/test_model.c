@@ -57,10 +57,11 @@ static void test_load_fixtures_both_config_styles(void)
             CHECK_OK(joule_model_load(dir, NULL, &m));
             if (!m) continue;
             const struct joule_model_config *c = joule_model_get_config(m);
+            int six = !strcmp(*f, "bloom_6heads_postln"); /* 6 heads of 16 */
             CHECK_EQ_INT(c->vocab_size, 512);
-            CHECK_EQ_INT(c->hidden_size, 64);
+            CHECK_EQ_INT(c->hidden_size, six ? 96 : 64);
             CHECK_EQ_INT(c->n_layers, 2);
-            CHECK_EQ_INT(c->n_heads, 4);
+            CHECK_EQ_INT(c->n_heads, six ? 6 : 4);
             check_tensors_against_reference(m, *f);
             CHECK(joule_model_tokenizer_path(m) == NULL);
             if (s == 0) {
@@ -129,6 +130,25 @@ static void test_family_details(void)
     if ((c = load_cfg("models/gpt_bigcode", &m))) {
         CHECK_EQ_INT(c->multi_query, 1);
         CHECK_EQ_INT(c->n_kv_heads, 1);
+    }
+    joule_model_free(m);
+    if ((c = load_cfg("models/gpt_bigcode_mha", &m))) {
+        CHECK_EQ_INT(c->multi_query, 0);
+        CHECK_EQ_INT(c->n_kv_heads, 4);
+    }
+    joule_model_free(m);
+    if ((c = load_cfg("models/gpt_neox_sequential", &m))) CHECK_EQ_INT(c->parallel_residual, 0);
+    joule_model_free(m);
+    if ((c = load_cfg("models/bloom_6heads_postln", &m))) {
+        CHECK_EQ_INT(c->residual_post_layernorm, 1);
+        CHECK_EQ_INT(c->head_dim, 16);
+    }
+    joule_model_free(m);
+    if ((c = load_cfg("models/llama_bias_mqa", &m))) {
+        CHECK_EQ_INT(c->attention_bias, 1);
+        CHECK_EQ_INT(c->mlp_bias, 1);
+        CHECK_EQ_INT(c->n_kv_heads, 1);
+        CHECK(joule_model_role(m, JOULE_ROLE_O_B, 1) != NULL);
     }
     joule_model_free(m);
     const char *dt[][2] = {{"models/llama_float16", "f16"},
