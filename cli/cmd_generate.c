@@ -30,6 +30,7 @@ static void usage(FILE *f)
             "  --n-ctx N              context length (default: the model's maximum)\n"
             "  --engine NAME          runtime engine (default native)\n"
             "  --provider NAME        execution provider: cpu (default) or cuda\n"
+            "  --quantize q8          int8 weights (blocks of 32 with an f16 scale) made at load\n"
             "  --json                 print one JSON object (ids, text, counts, timings, stop)\n"
             "  --dump-logits FILE     write the prompt pass's logits as little-endian float32\n"
             "                         [prompt tokens x vocab]\n"
@@ -103,7 +104,8 @@ int joule_cmd_generate(int argc, char **argv)
         O_DUMP,
         O_ENGINE,
         O_PROVIDER,
-        O_NCTX
+        O_NCTX,
+        O_QUANT
     };
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL},
@@ -122,6 +124,7 @@ int joule_cmd_generate(int argc, char **argv)
         {"dump-logits", required_argument, 0, O_DUMP},
         {"engine", required_argument, 0, O_ENGINE},
         {"provider", required_argument, 0, O_PROVIDER},
+        {"quantize", required_argument, 0, O_QUANT},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -184,6 +187,9 @@ int joule_cmd_generate(int argc, char **argv)
             break;
         case O_PROVIDER:
             ep.provider = optarg;
+            break;
+        case O_QUANT:
+            ep.quantize = optarg;
             break;
         case 'h':
             usage(stdout);

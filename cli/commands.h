@@ -17,9 +17,17 @@ int joule_cmd_version(int argc, char **argv);
 int joule_cmd_generate(int argc, char **argv);
 int joule_cmd_synth(int argc, char **argv);
 int joule_cmd_tokenize(int argc, char **argv);
+int joule_cmd_dataset(int argc, char **argv);
 int joule_cmd_serve(int argc, char **argv);
 int joule_cmd_sensors(int argc, char **argv);
 int joule_cmd_measure(int argc, char **argv);
 int joule_cmd_stats(int argc, char **argv);
+int joule_cmd_convert(int argc, char **argv);
+int joule_cmd_inspect(int argc, char **argv);
+int joule_cmd_analyze(int argc, char **argv);
+int joule_cmd_bench(int argc, char **argv);
+int joule_cmd_export(int argc, char **argv);
+int joule_cmd_demo(int argc, char **argv);
+int joule_cmd_reproduce(int argc, char **argv);
 
 #endif

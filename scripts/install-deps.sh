@@ -6,6 +6,7 @@ PKGS=(
   build-essential cmake pkg-config git clang clang-format
   libcjson-dev libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev zlib1g-dev
   curl ca-certificates python3
+  chromium  # headless screenshot test of the HTML report (tests/test_report.c skips without it)
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -13,7 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "joule/model.h"
 #include "joule/synth.h"
+#include "joule/tokenizer.h"
 #include "model/synth_internal.h"
 #include "test.h"
 #include "util/fileio.h"
@@ -379,6 +381,8 @@ static void test_half_conversions(void)
 
 /* The study's shapes: the fields of data/paper-model-shapes.json (bos/eos ids
  * may be rewritten to fit the vocabulary) and its computed parameter counts. */
+static void check_loads(const char *dir, int vocab);
+
 static void test_paper_shapes(void)
 {
     cJSON *paper = NULL;
@@ -430,6 +434,7 @@ static void test_paper_shapes(void)
     CHECK_EQ_INT(diff, 0);
     CHECK_EQ_STR(joule_json_str(cfg, "torch_dtype", ""), "float16");
     check_tokenizer(dir);
+    check_loads(dir, 32768);
     struct stat st;
     CHECK_EQ_INT(stat(path2(dir, "model.safetensors"), &st), 0);
     int64_t params = joule_synth_param_count("codeparrot-small", 1);
@@ -465,8 +470,48 @@ static void test_cli(void)
     CHECK_EQ_INT(run_cli("--like tiny-phi"), 2);
 }
 
+/* The model loader accepts what synth writes (shapes verified against the config),
+ * and the tokenizer module loads the tokenizer and round-trips code through it. */
+static void check_loads(const char *dir, int vocab)
+{
+    struct joule_model *m = NULL;
+    struct joule_model_params mp = joule_model_default_params();
+    CHECK_OK(joule_model_load(dir, &mp, &m));
+    if (m) {
+        CHECK_EQ_INT(joule_model_get_config(m)->vocab_size, vocab);
+        CHECK(joule_model_tokenizer_path(m) != NULL);
+        joule_model_free(m);
+    }
+    struct joule_tokenizer *t = NULL;
+    CHECK_OK(joule_tokenizer_load(path2(dir, "tokenizer.json"), &t));
+    if (!t) return;
+    CHECK_EQ_INT(joule_tokenizer_vocab_size(t), vocab);
+    cJSON *cfg = NULL;
+    CHECK_OK(joule_json_load_file(path2(dir, "config.json"), 1 << 20, &cfg));
+    CHECK_EQ_INT(joule_tokenizer_eos_id(t), joule_json_int(cfg, "eos_token_id", -2));
+    cJSON_Delete(cfg);
+    const char *code = "def add(a, b):\n    \"\"\"Return a + b.\"\"\"\n    return a + b\n";
+    int32_t ids[256];
+    size_t n = 0, nb = 0;
+    CHECK_OK(joule_tokenizer_encode(t, code, strlen(code), 0, ids, 256, &n));
+    CHECK(n > 0 && n < strlen(code)); /* merges learned from HumanEval shorten code */
+    char back[512];
+    CHECK_OK(joule_tokenizer_decode(t, ids, n < 256 ? n : 256, 0, back, sizeof back, &nb));
+    CHECK_EQ_STR(back, code);
+    joule_tokenizer_free(t);
+}
+
+static void test_loader_and_tokenizer_accept(void)
+{
+    for (size_t f = 0; f < N_FAMILIES; f++)
+        check_loads(out_dir(families[f].shape), 512);
+    /* a real shape with one layer: test_paper_shapes loads codeparrot-small (f16) */
+}
+
 int main(void)
 {
+    /* synth finds data/HumanEval.jsonl.gz here whatever the build directory */
+    setenv("JOULE_DATA_DIR", JOULE_SOURCE_DIR "/data", 0);
     RUN(test_tiny_shapes_match_transformers);
     RUN(test_same_seed_same_bytes);
     RUN(test_tokenizer);
@@ -474,5 +519,6 @@ int main(void)
     RUN(test_half_conversions);
     RUN(test_paper_shapes);
     RUN(test_cli);
+    RUN(test_loader_and_tokenizer_accept);
     return test_summary();
 }

@@ -19,13 +19,21 @@ static const struct joule_engine_vtable *const g_engines[] = {
 };
 #define N_ENGINES (sizeof g_engines / sizeof g_engines[0])
 
+/* A sampling candidate. */
+struct cand {
+    float logit;
+    int32_t id;
+};
+
 struct joule_engine {
     const struct joule_engine_vtable *vt;
     void *impl;
     struct joule_engine_info info;
     struct joule_tokenizer *tok;
     size_t n_past;
-    float *scratch; /* n_vocab logits for generation */
+    float *scratch;    /* n_vocab logits for generation */
+    struct cand *cand; /* sampling workspace, n_vocab each */
+    double *prob;
 };
 
 const char *const *joule_engine_names(void)
@@ -93,7 +101,9 @@ enum joule_status joule_engine_open(const char *model_path,
         return joule_errorf(JOULE_ERR_INTERNAL, "engine returned an empty vocabulary or context");
     }
     e->scratch = malloc((size_t)e->info.n_vocab * sizeof(float));
-    if (!e->scratch) {
+    e->cand = malloc((size_t)e->info.n_vocab * sizeof *e->cand);
+    e->prob = malloc((size_t)e->info.n_vocab * sizeof *e->prob);
+    if (!e->scratch || !e->cand || !e->prob) {
         joule_engine_free(e);
         return joule_errorf(JOULE_ERR_NOMEM, "out of memory");
     }
@@ -126,6 +136,8 @@ void joule_engine_free(struct joule_engine *e)
     if (e->impl) e->vt->free(e->impl);
     joule_tokenizer_free(e->tok);
     free(e->scratch);
+    free(e->cand);
+    free(e->prob);
     free(e);
 }
 
@@ -202,45 +214,79 @@ static int32_t argmax(const float *x, int n)
     return best;
 }
 
-struct cand {
-    float logit;
-    int32_t id;
-};
+/* Order: higher logit first, lower id first on ties (deterministic). */
+static int cand_before(const struct cand *x, const struct cand *y)
+{
+    return x->logit > y->logit || (x->logit == y->logit && x->id < y->id);
+}
 
 static int cand_desc(const void *a, const void *b)
 {
     const struct cand *x = a, *y = b;
-    if (x->logit > y->logit) return -1;
-    if (x->logit < y->logit) return 1;
-    return x->id < y->id ? -1 : x->id > y->id;
+    return cand_before(x, y) ? -1 : cand_before(y, x) ? 1 : 0;
 }
 
-int32_t joule_sample(const struct joule_sampling *s, float *logits, int n_vocab, uint64_t *rng)
+/* Keep the k best of c[0..n) in c[0..k), sorted best first: a min-heap of
+ * size k over the stream (O(n log k)), then a sort of the k survivors. */
+static void top_k_select(struct cand *c, int n, int k)
 {
-    if (n_vocab <= 0) return -1;
-    if (s->greedy || s->temperature <= 0.0f) return argmax(logits, n_vocab);
-    struct cand *c = malloc((size_t)n_vocab * sizeof *c);
-    if (!c) return argmax(logits, n_vocab);
+    /* heap root = the worst of the kept candidates */
+    for (int i = 0; i < n; i++) {
+        struct cand x = c[i];
+        int pos;
+        if (i < k) {
+            pos = i;
+            while (pos > 0) { /* sift up */
+                int parent = (pos - 1) / 2;
+                if (!cand_before(&c[parent], &x)) break;
+                c[pos] = c[parent];
+                pos = parent;
+            }
+            c[pos] = x;
+        } else if (cand_before(&x, &c[0])) {
+            pos = 0;
+            for (;;) { /* sift down */
+                int l = 2 * pos + 1, r = l + 1, w = pos;
+                struct cand *wc = &x;
+                if (l < k && cand_before(wc, &c[l])) w = l, wc = &c[l];
+                if (r < k && cand_before(wc, &c[r])) w = r;
+                if (w == pos) break;
+                c[pos] = c[w];
+                pos = w;
+            }
+            c[pos] = x;
+        }
+    }
+    qsort(c, (size_t)k, sizeof *c, cand_desc);
+}
+
+/* Sampling with caller-provided workspace (n_vocab candidates and probabilities),
+ * so the generation loop allocates nothing per token. */
+static int32_t sample_with(const struct joule_sampling *s, float *logits, int n_vocab,
+                           uint64_t *rng, struct cand *c, double *pr)
+{
     for (int i = 0; i < n_vocab; i++) {
         c[i].logit = logits[i] / s->temperature;
         c[i].id = i;
     }
-    qsort(c, (size_t)n_vocab, sizeof *c, cand_desc);
     int n = n_vocab;
-    if (s->top_k > 0 && s->top_k < n) n = s->top_k;
-    /* softmax over the kept candidates */
-    double maxl = c[0].logit, sum = 0.0;
-    double *pr = malloc((size_t)n * sizeof *pr);
-    if (!pr) {
-        int32_t id = c[0].id;
-        free(c);
-        return id;
+    int use_top_p = s->top_p > 0.0f && s->top_p < 1.0f;
+    if (s->top_k > 0 && s->top_k < n) {
+        top_k_select(c, n, s->top_k);
+        n = s->top_k;
+    } else if (use_top_p) {
+        qsort(c, (size_t)n, sizeof *c, cand_desc); /* top-p needs the full order */
     }
+    /* softmax over the kept candidates (in id order when nothing was sorted) */
+    float maxl = c[0].logit;
+    for (int i = 1; i < n; i++)
+        if (c[i].logit > maxl) maxl = c[i].logit;
+    double sum = 0.0;
     for (int i = 0; i < n; i++)
         sum += pr[i] = exp((double)c[i].logit - maxl);
     for (int i = 0; i < n; i++)
         pr[i] /= sum;
-    if (s->top_p > 0.0f && s->top_p < 1.0f) {
+    if (use_top_p) {
         /* keep the smallest prefix whose mass reaches top_p (at least one token) */
         double cum = 0.0;
         int keep = n;
@@ -267,9 +313,19 @@ int32_t joule_sample(const struct joule_sampling *s, float *logits, int n_vocab,
             break;
         }
     }
-    free(pr);
-    free(c);
     return pick;
+}
+
+int32_t joule_sample(const struct joule_sampling *s, float *logits, int n_vocab, uint64_t *rng)
+{
+    if (n_vocab <= 0) return -1;
+    if (s->greedy || s->temperature <= 0.0f) return argmax(logits, n_vocab);
+    struct cand *c = malloc((size_t)n_vocab * sizeof *c);
+    double *pr = malloc((size_t)n_vocab * sizeof *pr);
+    int32_t id = c && pr ? sample_with(s, logits, n_vocab, rng, c, pr) : argmax(logits, n_vocab);
+    free(c);
+    free(pr);
+    return id;
 }
 
 /* ---- generation ---------------------------------------------------------- */
@@ -349,7 +405,10 @@ enum joule_status joule_engine_generate(struct joule_engine *e, const int32_t *p
     out->prompt_ns = t1 - t0;
     out->stop = bound_reason;
     while (out->n_ids < budget) {
-        int32_t tok = joule_sample(&p.sampling, e->scratch, e->info.n_vocab, &rng);
+        int32_t tok =
+            p.sampling.greedy || p.sampling.temperature <= 0.0f
+                ? argmax(e->scratch, e->info.n_vocab)
+                : sample_with(&p.sampling, e->scratch, e->info.n_vocab, &rng, e->cand, e->prob);
         out->ids[out->n_ids++] = tok;
         if (!p.ignore_eos && e->info.eos_id >= 0 && tok == e->info.eos_id) {
             out->stop = JOULE_STOP_EOS;

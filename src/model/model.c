@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "model/arch.h"
+#include "model/dtype.h"
 #include "model/safetensors.h"
 #include "util/fileio.h"
 #include "util/json.h"
@@ -65,6 +66,7 @@ static int tensor_cmp(const void *a, const void *b)
 const struct joule_tensor *joule_model_tensor(const struct joule_model *m, const char *name)
 {
     struct joule_tensor key = {.name = name};
+    if (!m->n_tensors) return NULL; /* bsearch() wants a non-null base even for 0 elements */
     return bsearch(&key, m->tensors, m->n_tensors, sizeof key, tensor_cmp);
 }
 
@@ -149,30 +151,6 @@ static enum joule_status keep_owned(struct joule_model *m, void *p)
     return JOULE_OK;
 }
 
-static float half_to_float(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-    if (exp == 0) {
-        if (man == 0) {
-            bits = sign;
-        } else { /* subnormal: renormalize */
-            exp = 127 - 15 + 1;
-            while (!(man & 0x400)) {
-                man <<= 1;
-                exp--;
-            }
-            bits = sign | (exp << 23) | ((man & 0x3ff) << 13);
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (man << 13);
-    } else {
-        bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 /* Copy misaligned tensors into aligned memory; convert when asked. */
 static enum joule_status fix_tensor(struct joule_model *m, struct joule_tensor *t,
                                     enum joule_dtype convert_to)
@@ -184,17 +162,8 @@ static enum joule_status fix_tensor(struct joule_model *m, struct joule_tensor *
         size_t n = t->nbytes / es;
         float *dst = malloc(n ? n * sizeof *dst : 1);
         if (!dst) return joule_errorf(JOULE_ERR_NOMEM, "out of memory converting %s", t->name);
-        const unsigned char *src = t->data;
-        for (size_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, src + 2 * i, 2);
-            if (t->dtype == JOULE_DTYPE_F16) {
-                dst[i] = half_to_float(h);
-            } else {
-                uint32_t b = (uint32_t)h << 16;
-                memcpy(&dst[i], &b, 4);
-            }
-        }
+        for (size_t i = 0; i < n; i++)
+            dst[i] = joule_elem_f32(t->data, t->dtype, i);
         t->data = dst;
         t->dtype = JOULE_DTYPE_F32;
         t->nbytes = n * sizeof *dst;
@@ -376,7 +345,9 @@ enum joule_status joule_model_load(const char *dir, const struct joule_model_par
     s = joule_model_parse_config(text, len, &m->cfg);
     free(text);
     if (s != JOULE_OK) {
-        s = joule_errorf(s, "%s: %s", path, joule_last_error());
+        char why[512];
+        snprintf(why, sizeof why, "%s", joule_last_error());
+        s = joule_errorf(s, "%s: %s", dir, why);
         goto fail;
     }
     size_t cap = 0;
@@ -395,6 +366,10 @@ enum joule_status joule_model_load(const char *dir, const struct joule_model_par
                          "%s: no model.safetensors or model.safetensors.index.json", dir);
     }
     if (s != JOULE_OK) goto fail;
+    if (m->n_tensors == 0) { /* a header without tensors (and qsort() wants a non-null base) */
+        s = joule_errorf(JOULE_ERR_FORMAT, "%s: the checkpoint holds no tensors", dir);
+        goto fail;
+    }
     qsort(m->tensors, m->n_tensors, sizeof *m->tensors, tensor_cmp);
     for (size_t i = 1; i < m->n_tensors; i++)
         if (!strcmp(m->tensors[i - 1].name, m->tensors[i].name)) {

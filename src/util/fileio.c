@@ -112,8 +112,10 @@ enum joule_status joule_write_file_atomic(const char *path, const void *data, si
         return s;
     }
     size_t w = len ? fwrite(data, 1, len, f) : 0;
-    int bad = (w != len) | (fflush(f) != 0) | (fsync(fileno(f)) != 0);
-    bad |= fclose(f) != 0;
+    int bad = w != len;
+    if (fflush(f) != 0) bad = 1;
+    if (fsync(fileno(f)) != 0) bad = 1;
+    if (fclose(f) != 0) bad = 1;
     if (bad || rename(tmp, path) != 0) {
         enum joule_status s =
             joule_errorf(JOULE_ERR_IO, "%s: write failed: %s", path, strerror(errno));

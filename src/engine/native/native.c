@@ -51,13 +51,15 @@ static enum joule_status native_open(const char *model_path, const struct joule_
                                      void **impl, struct joule_engine_info *info)
 {
     *impl = NULL;
-    if (p->quantize && *p->quantize)
-        return joule_errorf(JOULE_ERR_UNSUPPORTED, "the native engine does not quantize ('%s')",
-                            p->quantize);
+    if (p->quantize && *p->quantize && strcmp(p->quantize, "q8") && strcmp(p->quantize, "q8_0"))
+        return joule_errorf(JOULE_ERR_UNSUPPORTED, "unknown quantization '%s' (q8)", p->quantize);
     struct native *e = calloc(1, sizeof *e);
     if (!e) return joule_errorf(JOULE_ERR_NOMEM, "out of memory");
     enum joule_status s = joule_model_load(model_path, NULL, &e->model);
     if (s == JOULE_OK) s = jn_weights_init(&e->w, e->model);
+    if (s == JOULE_OK && p->quantize && *p->quantize) s = jn_weights_quantize_q8(&e->w);
+    const char *hp = getenv("JOULE_HUGEPAGES");
+    if (s == JOULE_OK && hp && !strcmp(hp, "1")) s = jn_weights_copy_hugepages(&e->w);
     const struct joule_model_config *c = e->model ? joule_model_get_config(e->model) : NULL;
     int n_ctx = 0;
     if (s == JOULE_OK) {
@@ -78,7 +80,7 @@ static enum joule_status native_open(const char *model_path, const struct joule_
     info->provider = e->cuda ? "cuda" : "cpu";
     info->model_name = joule_model_name(e->model);
     info->arch = joule_arch_name(c->arch);
-    info->dtype = joule_dtype_name(c->dtype);
+    info->dtype = p->quantize && *p->quantize ? "q8_0" : joule_dtype_name(c->dtype);
     info->n_vocab = c->vocab_size;
     info->n_ctx = n_ctx;
     info->bos_id = c->bos_token_id;

@@ -3,60 +3,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
+#include "engine/native/cpu/kernels.h"
 #include "model/arch.h"
-
-float jn_half_to_float(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-    if (exp == 0) {
-        if (man == 0) {
-            bits = sign;
-        } else {
-            exp = 127 - 15 + 1;
-            while (!(man & 0x400)) {
-                man <<= 1;
-                exp--;
-            }
-            bits = sign | (exp << 23) | ((man & 0x3ff) << 13);
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (man << 13);
-    } else {
-        bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-float jn_bf16_to_float(uint16_t h)
-{
-    uint32_t b = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &b, 4);
-    return f;
-}
-
-float jn_round_to_dtype(float x, enum joule_dtype t)
-{
-    uint32_t b;
-    memcpy(&b, &x, 4);
-    if (t == JOULE_DTYPE_BF16) {
-        b += 0x7fff + ((b >> 16) & 1);
-        b &= 0xffff0000u;
-        memcpy(&x, &b, 4);
-        return x;
-    }
-    if (t == JOULE_DTYPE_F16) {
-        /* normal-range values only (the embedding scale): keep 10 mantissa bits */
-        b += 0xfff + ((b >> 13) & 1);
-        b &= 0xffffe000u;
-        memcpy(&x, &b, 4);
-        return x;
-    }
-    return x;
-}
+#include "model/dtype.h"
 
 void jn_alibi_slopes(int n_heads, float *out)
 {
@@ -80,7 +31,7 @@ static const float *vec(struct jn_weights *w, const struct joule_tensor *t, int 
     if (!t) return NULL;
     size_t n = (size_t)t->shape[0];
     float *v = malloc(n * sizeof *v);
-    float **o = realloc(w->owned, (size_t)(w->n_owned + 1) * sizeof *o);
+    void **o = realloc(w->owned, (size_t)(w->n_owned + 1) * sizeof *o);
     if (!v || !o) {
         free(v);
         if (o) w->owned = o;
@@ -89,16 +40,8 @@ static const float *vec(struct jn_weights *w, const struct joule_tensor *t, int 
     }
     w->owned = o;
     w->owned[w->n_owned++] = v;
-    const unsigned char *src = t->data;
-    for (size_t i = 0; i < n; i++) {
-        if (t->dtype == JOULE_DTYPE_F32) {
-            memcpy(&v[i], src + 4 * i, 4);
-        } else {
-            uint16_t h;
-            memcpy(&h, src + 2 * i, 2);
-            v[i] = t->dtype == JOULE_DTYPE_F16 ? jn_half_to_float(h) : jn_bf16_to_float(h);
-        }
-    }
+    for (size_t i = 0; i < n; i++)
+        v[i] = joule_elem_f32(t->data, t->dtype, i);
     return v;
 }
 
@@ -122,6 +65,95 @@ static enum jn_act act_of(const char *a)
     if (!strcmp(a, "relu")) return JN_ACT_RELU;
     if (!strcmp(a, "quick_gelu")) return JN_ACT_QUICK_GELU;
     return JN_ACT_GELU_TANH; /* gelu_new, gelu_pytorch_tanh, gelu_fast */
+}
+
+static size_t mat_bytes(const struct jn_mat *m)
+{
+    size_t es = m->dtype == JOULE_DTYPE_F32 ? 4 : 2;
+    return m->data && m->dtype != JOULE_DTYPE_Q8_0 ? (size_t)m->n_in * (size_t)m->n_out * es : 0;
+}
+
+enum joule_status jn_weights_copy_hugepages(struct jn_weights *w)
+{
+    struct jn_mat *mats[4096];
+    size_t n = 0, total = 0;
+    for (int i = 0; i < w->cfg.n_layers; i++) {
+        struct jn_layer *L = &w->layers[i];
+        struct jn_mat *ms[] = {&L->qkv, &L->q, &L->k, &L->v, &L->o, &L->up, &L->gate, &L->down};
+        for (size_t j = 0; j < sizeof ms / sizeof ms[0]; j++)
+            if (mat_bytes(ms[j]) && n < 4096) mats[n++] = ms[j];
+    }
+    if (mat_bytes(&w->lm_head) && n < 4096) mats[n++] = &w->lm_head;
+    const size_t huge = (size_t)2 << 20;
+    for (size_t i = 0; i < n; i++)
+        total += (mat_bytes(mats[i]) + 63) / 64 * 64;
+    total = (total + huge - 1) / huge * huge;
+    unsigned char *buf = NULL;
+    if (posix_memalign((void **)&buf, huge, total ? total : huge) != 0)
+        return joule_errorf(JOULE_ERR_NOMEM, "out of memory copying the weights");
+    void **o = realloc(w->owned, (size_t)(w->n_owned + 1) * sizeof *o);
+    if (!o) {
+        free(buf);
+        return joule_errorf(JOULE_ERR_NOMEM, "out of memory copying the weights");
+    }
+    w->owned = o;
+    w->owned[w->n_owned++] = buf;
+    madvise(buf, total, MADV_HUGEPAGE);
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t b = mat_bytes(mats[i]);
+        memcpy(buf + off, mats[i]->data, b);
+        mats[i]->data = buf + off;
+        off += (b + 63) / 64 * 64;
+    }
+    return JOULE_OK;
+}
+
+static enum joule_status quantize(struct jn_weights *w, struct jn_mat *m)
+{
+    if (!m->data || m->dtype == JOULE_DTYPE_Q8_0) return JOULE_OK;
+    size_t rows = (size_t)(m->conv1d ? m->n_in : m->n_out);
+    size_t cols = (size_t)(m->conv1d ? m->n_out : m->n_in);
+    if (cols % JN_Q8_BLOCK)
+        return joule_errorf(JOULE_ERR_UNSUPPORTED,
+                            "q8: rows of %zu values are not whole blocks of %d", cols, JN_Q8_BLOCK);
+    size_t nb = rows * (cols / JN_Q8_BLOCK);
+    struct jn_q8_block *q = malloc(nb * sizeof *q);
+    void **o = realloc(w->owned, (size_t)(w->n_owned + 1) * sizeof *o);
+    if (o) w->owned = o;
+    if (!q || !o) {
+        free(q);
+        return joule_errorf(JOULE_ERR_NOMEM, "out of memory quantizing");
+    }
+    w->owned[w->n_owned++] = q;
+    for (size_t b = 0; b < nb; b++) {
+        size_t base = b * JN_Q8_BLOCK;
+        float amax = 0.0f, v[JN_Q8_BLOCK];
+        for (int j = 0; j < JN_Q8_BLOCK; j++) {
+            v[j] = joule_elem_f32(m->data, m->dtype, base + (size_t)j);
+            amax = fmaxf(amax, fabsf(v[j]));
+        }
+        float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+        q[b].d = joule_f32_to_f16(d);
+        for (int j = 0; j < JN_Q8_BLOCK; j++)
+            q[b].q[j] = (int8_t)lrintf(v[j] * id);
+    }
+    m->data = q;
+    m->dtype = JOULE_DTYPE_Q8_0;
+    return JOULE_OK;
+}
+
+enum joule_status jn_weights_quantize_q8(struct jn_weights *w)
+{
+    enum joule_status s = JOULE_OK;
+    for (int i = 0; i < w->cfg.n_layers && s == JOULE_OK; i++) {
+        struct jn_layer *L = &w->layers[i];
+        struct jn_mat *mats[] = {&L->qkv, &L->q, &L->k, &L->v, &L->o, &L->up, &L->gate, &L->down};
+        for (size_t j = 0; j < sizeof mats / sizeof mats[0] && s == JOULE_OK; j++)
+            s = quantize(w, mats[j]);
+    }
+    if (s == JOULE_OK) s = quantize(w, &w->lm_head); /* a copy when tied: tok_emb stays */
+    return s;
 }
 
 void jn_weights_free(struct jn_weights *w)
@@ -171,7 +203,7 @@ enum joule_status jn_weights_init(struct jn_weights *w, const struct joule_model
     if (!w->tok_emb.data)
         return joule_errorf(JOULE_ERR_INVALID_ARG, "model was loaded without binding its tensors");
     if (a == JOULE_ARCH_GEMMA)
-        w->emb_scale = jn_round_to_dtype((float)sqrt((double)c->hidden_size), c->dtype);
+        w->emb_scale = joule_round_to_dtype((float)sqrt((double)c->hidden_size), c->dtype);
 
     w->layers = calloc((size_t)c->n_layers, sizeof *w->layers);
     if (!w->layers) err = 1;

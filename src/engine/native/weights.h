@@ -6,6 +6,7 @@
 #define JOULE_ENGINE_NATIVE_WEIGHTS_H
 
 #include "joule/model.h"
+#include "model/dtype.h"
 
 /* A linear map y = x W^T (+ b) with n_in inputs and n_out outputs.
  * Stored [n_out, n_in] row-major, or [n_in, n_out] when conv1d (GPT-2). */
@@ -57,7 +58,7 @@ struct jn_weights {
     struct jn_layer *layers;
     float *inv_freq;     /* [rotary_dim / 2] */
     float *alibi_slopes; /* [n_heads] */
-    float **owned;       /* float copies of the small vectors (norms, biases) */
+    void **owned;        /* float copies of the small vectors (norms, biases), quantized matrices */
     int n_owned;
 };
 
@@ -65,12 +66,28 @@ struct jn_weights {
 enum joule_status jn_weights_init(struct jn_weights *w, const struct joule_model *m);
 void jn_weights_free(struct jn_weights *w);
 
+/* Quantize every matrix of the layers and the output head to q8_0 (blocks of
+ * 32 along each stored row, f16 scale = max|w| / 127), in memory owned by `w`.
+ * The token embedding stays as stored for the lookups. */
+enum joule_status jn_weights_quantize_q8(struct jn_weights *w);
+
+/* Copy the layer matrices and the output head (as stored) into one
+ * anonymous buffer backed by transparent huge pages: fewer TLB misses when
+ * streaming them each token. Owned by `w`. */
+enum joule_status jn_weights_copy_hugepages(struct jn_weights *w);
+
+/* The same as joule_f16_to_f32 / joule_bf16_to_f32 (model/dtype.h), under the
+ * names the providers use. */
+static inline float jn_half_to_float(uint16_t h)
+{
+    return joule_f16_to_f32(h);
+}
+static inline float jn_bf16_to_float(uint16_t h)
+{
+    return joule_bf16_to_f32(h);
+}
+
 /* ALiBi slopes as transformers' build_alibi_tensor computes them (float32). */
 void jn_alibi_slopes(int n_heads, float *out);
-
-float jn_half_to_float(uint16_t h);
-float jn_bf16_to_float(uint16_t h);
-/* Round a float to the nearest f16 / bf16 value (ties to even), returned as float. */
-float jn_round_to_dtype(float x, enum joule_dtype t);
 
 #endif

@@ -2,6 +2,7 @@
  * family (see weights.h for the layout choices), in float32 with weights
  * converted in registers. */
 #include "engine/native/cpu/forward.h"
+#include "model/dtype.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -29,6 +30,8 @@ static float dot_row(const struct jn_kernels *k, const struct jn_mat *W, int o, 
         return k->dot_f16(x, (const uint16_t *)W->data + off, W->n_in);
     case JOULE_DTYPE_BF16:
         return k->dot_bf16(x, (const uint16_t *)W->data + off, W->n_in);
+    case JOULE_DTYPE_Q8_0:
+        return k->dot_q8(x, (const struct jn_q8_block *)W->data + off / JN_Q8_BLOCK, W->n_in);
     default:
         return k->dot_f32(x, (const float *)W->data + off, W->n_in);
     }
@@ -45,41 +48,128 @@ static void axpy_row(const struct jn_kernels *k, const struct jn_mat *W, int i, 
     case JOULE_DTYPE_BF16:
         k->axpy_bf16(y, a, (const uint16_t *)W->data + off, n);
         break;
+    case JOULE_DTYPE_Q8_0: /* off and n are whole blocks (column blocks of 64) */
+        k->axpy_q8(y, a, (const struct jn_q8_block *)W->data + off / JN_Q8_BLOCK, n);
+        break;
     default:
         k->axpy_f32(y, a, (const float *)W->data + off, n);
     }
 }
 
-/* Each output element is computed by one thread in a fixed order, so the
- * result does not depend on the number of threads. */
+static void dot_tile(const struct jn_kernels *k, const struct jn_mat *W, int o, const float *x,
+                     float *out)
+{
+    size_t off = (size_t)o * (size_t)W->n_in, ld = (size_t)W->n_in;
+    switch (W->dtype) {
+    case JOULE_DTYPE_F16:
+        k->dot_tile_f16(x, ld, (const uint16_t *)W->data + off, ld, W->n_in, out);
+        break;
+    case JOULE_DTYPE_BF16:
+        k->dot_tile_bf16(x, ld, (const uint16_t *)W->data + off, ld, W->n_in, out);
+        break;
+    default:
+        k->dot_tile_f32(x, ld, (const float *)W->data + off, ld, W->n_in, out);
+    }
+}
+
+static void axpy_tile(const struct jn_kernels *k, const struct jn_mat *W, int c0, const float *x,
+                      float *y)
+{
+    size_t ldw = (size_t)W->n_out, ldx = (size_t)W->n_in;
+    switch (W->dtype) {
+    case JOULE_DTYPE_F16:
+        k->axpy_tile_f16(x, ldx, (const uint16_t *)W->data + c0, ldw, W->n_in, y, ldw);
+        break;
+    case JOULE_DTYPE_BF16:
+        k->axpy_tile_bf16(x, ldx, (const uint16_t *)W->data + c0, ldw, W->n_in, y, ldw);
+        break;
+    default:
+        k->axpy_tile_f32(x, ldx, (const float *)W->data + c0, ldw, W->n_in, y, ldw);
+    }
+}
+
+/* Rows of x handled together: their inputs stay in cache while a block of
+ * weights is streamed once for all of them. */
+#define MM_ROW_BLOCK 32
+
+/* [n_out, n_in] weights, outputs [c0, c1) of rows [m0, m1) */
+static void mm_dot(const struct mm_task *t, int c0, int c1, int m0, int m1)
+{
+    const struct jn_mat *W = t->W;
+    const int n_out = W->n_out, n_in = W->n_in;
+    float tile[JN_TILE_ROWS * JN_DOT_TILE_OUT];
+    int o = c0;
+    int tiles = W->dtype != JOULE_DTYPE_Q8_0 && m1 - m0 >= JN_TILE_ROWS;
+    for (; tiles && o + JN_DOT_TILE_OUT <= c1; o += JN_DOT_TILE_OUT) {
+        int m = m0;
+        for (; m + JN_TILE_ROWS <= m1; m += JN_TILE_ROWS) {
+            dot_tile(t->k, W, o, t->x + (size_t)m * n_in, tile);
+            for (int r = 0; r < JN_TILE_ROWS; r++)
+                for (int j = 0; j < JN_DOT_TILE_OUT; j++)
+                    t->y[(size_t)(m + r) * n_out + o + j] =
+                        tile[r * JN_DOT_TILE_OUT + j] + (t->bias ? t->bias[o + j] : 0.0f);
+        }
+        for (; m < m1; m++)
+            for (int j = 0; j < JN_DOT_TILE_OUT; j++)
+                t->y[(size_t)m * n_out + o + j] = dot_row(t->k, W, o + j, t->x + (size_t)m * n_in) +
+                                                  (t->bias ? t->bias[o + j] : 0.0f);
+    }
+    for (; o < c1; o++) {
+        float b = t->bias ? t->bias[o] : 0.0f;
+        for (int m = m0; m < m1; m++)
+            t->y[(size_t)m * n_out + o] = dot_row(t->k, W, o, t->x + (size_t)m * n_in) + b;
+    }
+}
+
+/* [n_in, n_out] weights (Conv1D): columns [c0, c1) of rows [m0, m1) */
+static void mm_conv1d(const struct mm_task *t, int c0, int c1, int m0, int m1)
+{
+    const struct jn_mat *W = t->W;
+    const int n_out = W->n_out, n_in = W->n_in;
+    int m = m0;
+    for (; W->dtype != JOULE_DTYPE_Q8_0 && m + JN_TILE_ROWS <= m1; m += JN_TILE_ROWS) {
+        int c = c0;
+        for (; c + JN_AXPY_TILE_COLS <= c1; c += JN_AXPY_TILE_COLS)
+            axpy_tile(t->k, W, c, t->x + (size_t)m * n_in, t->y + (size_t)m * n_out + c);
+        if (c < c1)
+            for (int r = m; r < m + JN_TILE_ROWS; r++) {
+                float *y = t->y + (size_t)r * n_out + c;
+                memset(y, 0, (size_t)(c1 - c) * sizeof *y);
+                for (int i = 0; i < n_in; i++)
+                    axpy_row(t->k, W, i, c, c1 - c, t->x[(size_t)r * n_in + i], y);
+            }
+    }
+    /* remaining rows: stream each weight row segment once for all of them */
+    for (int r = m; r < m1; r++)
+        memset(t->y + (size_t)r * n_out + c0, 0, (size_t)(c1 - c0) * sizeof(float));
+    for (int i = 0; i < n_in && m < m1; i++)
+        for (int r = m; r < m1; r++)
+            axpy_row(t->k, W, i, c0, c1 - c0, t->x[(size_t)r * n_in + i],
+                     t->y + (size_t)r * n_out + c0);
+    if (t->bias)
+        for (int r = m0; r < m1; r++)
+            for (int o = c0; o < c1; o++)
+                t->y[(size_t)r * n_out + o] += t->bias[o];
+}
+
+/* Each output element is computed by one thread, in an order that does not
+ * depend on the number of threads. */
 static void mm_worker(void *ctx, int ith, int nth)
 {
     (void)ith;
     (void)nth;
     struct mm_task *t = ctx;
-    const struct jn_mat *W = t->W;
-    const int n_out = W->n_out, n_in = W->n_in;
+    const int n_out = t->W->n_out;
     for (;;) {
         int c0 = atomic_fetch_add_explicit(&t->next, t->chunk, memory_order_relaxed);
         if (c0 >= n_out) break;
         int c1 = c0 + t->chunk < n_out ? c0 + t->chunk : n_out;
-        if (!W->conv1d) {
-            for (int o = c0; o < c1; o++) {
-                float b = t->bias ? t->bias[o] : 0.0f;
-                for (int m = 0; m < t->M; m++)
-                    t->y[(size_t)m * n_out + o] = dot_row(t->k, W, o, t->x + (size_t)m * n_in) + b;
-            }
-        } else {
-            for (int m = 0; m < t->M; m++) {
-                float *y = t->y + (size_t)m * n_out + c0;
-                const float *x = t->x + (size_t)m * n_in;
-                memset(y, 0, (size_t)(c1 - c0) * sizeof *y);
-                for (int i = 0; i < n_in; i++)
-                    axpy_row(t->k, W, i, c0, c1 - c0, x[i], y);
-                if (t->bias)
-                    for (int o = c0; o < c1; o++)
-                        y[o - c0] += t->bias[o];
-            }
+        for (int m0 = 0; m0 < t->M; m0 += MM_ROW_BLOCK) {
+            int m1 = m0 + MM_ROW_BLOCK < t->M ? m0 + MM_ROW_BLOCK : t->M;
+            if (t->W->conv1d)
+                mm_conv1d(t, c0, c1, m0, m1);
+            else
+                mm_dot(t, c0, c1, m0, m1);
         }
     }
 }
@@ -88,9 +178,23 @@ static void mm_worker(void *ctx, int ith, int nth)
 static void matmul(struct jn_cpu *c, const struct jn_mat *W, const float *bias, const float *x,
                    float *y, int M)
 {
-    struct mm_task t = {c->k, W, bias, x, y, M, W->conv1d ? 64 : 16, 0};
+    int nth = jn_pool_size(c->pool);
+    int chunk;
+    if (W->conv1d) {
+        /* [n_in, n_out]: wide column blocks, so each thread streams long
+         * contiguous row segments (at least 1 KB), yet a few blocks per
+         * thread, so that a thread the OS preempts holds up little work */
+        int most = ((W->n_out + nth - 1) / nth + 63) / 64 * 64; /* q8 blocks stay whole */
+        chunk = nth == 1 ? W->n_out : (W->n_out / (4 * nth) + 63) / 64 * 64;
+        if (chunk < 256) chunk = 256;
+        if (chunk > most) chunk = most;
+    } else {
+        chunk = 16; /* rows of 16 outputs; smaller when that would idle threads */
+        while (chunk > 4 && W->n_out / chunk < 4 * nth)
+            chunk /= 2;
+    }
+    struct mm_task t = {c->k, W, bias, x, y, M, chunk, 0};
     atomic_init(&t.next, 0);
-    if (!W->conv1d && W->n_out / t.chunk < 4 * jn_pool_size(c->pool)) t.chunk = 4;
     jn_pool_run(c->pool, mm_worker, &t);
 }
 
@@ -284,7 +388,7 @@ static void embed_row(const struct jn_mat *E, int id, float *out)
     }
     const uint16_t *src = (const uint16_t *)E->data + off;
     for (size_t i = 0; i < n; i++)
-        out[i] = E->dtype == JOULE_DTYPE_F16 ? jn_f16_lookup(src[i]) : jn_bf16_to_float(src[i]);
+        out[i] = E->dtype == JOULE_DTYPE_F16 ? jn_f16_lookup(src[i]) : joule_bf16_to_f32(src[i]);
 }
 
 /* ---- the forward pass ---------------------------------------------------- */

@@ -15,8 +15,9 @@ struct jn_pool {
     pthread_t *threads;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    atomic_uint gen;
-    atomic_int pending;
+    atomic_uint gen;   /* job number; bumped to publish a job */
+    atomic_int closed; /* the current job takes no more threads */
+    atomic_int active; /* threads inside a job's fn */
     atomic_int stop;
     jn_task_fn fn;
     void *ctx;
@@ -34,6 +35,10 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/* A worker joins a job only while it is open, so the caller never waits for
+ * a thread that the OS has not scheduled yet: it waits only for the threads
+ * already inside fn. Jobs hand out work dynamically (atomic counters), so
+ * any subset of threads completes them. */
 static void *worker(void *arg)
 {
     struct worker_arg *wa = arg;
@@ -43,21 +48,21 @@ static void *worker(void *arg)
     unsigned seen = 0;
     for (;;) {
         int i = 0;
-        while (atomic_load_explicit(&p->gen, memory_order_acquire) == seen &&
-               !atomic_load_explicit(&p->stop, memory_order_acquire) && i < SPIN_ITERS) {
+        while (atomic_load(&p->gen) == seen && !atomic_load(&p->stop) && i < SPIN_ITERS) {
             cpu_relax();
             i++;
         }
-        if (atomic_load_explicit(&p->gen, memory_order_acquire) == seen && !atomic_load(&p->stop)) {
+        if (atomic_load(&p->gen) == seen && !atomic_load(&p->stop)) {
             pthread_mutex_lock(&p->mu);
             while (atomic_load(&p->gen) == seen && !atomic_load(&p->stop))
                 pthread_cond_wait(&p->cv, &p->mu);
             pthread_mutex_unlock(&p->mu);
         }
         if (atomic_load(&p->stop)) return NULL;
-        seen = atomic_load_explicit(&p->gen, memory_order_acquire);
-        p->fn(p->ctx, ith, p->n);
-        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel);
+        seen = atomic_load(&p->gen);
+        atomic_fetch_add(&p->active, 1);
+        if (atomic_load(&p->gen) == seen && !atomic_load(&p->closed)) p->fn(p->ctx, ith, p->n);
+        atomic_fetch_sub(&p->active, 1);
     }
 }
 
@@ -72,7 +77,8 @@ enum joule_status jn_pool_create(int n_threads, struct jn_pool **out)
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     atomic_init(&p->gen, 0);
-    atomic_init(&p->pending, 0);
+    atomic_init(&p->closed, 1);
+    atomic_init(&p->active, 0);
     atomic_init(&p->stop, 0);
     p->threads = calloc((size_t)n_threads, sizeof *p->threads);
     if (!p->threads) {
@@ -124,17 +130,18 @@ void jn_pool_run(struct jn_pool *p, jn_task_fn fn, void *ctx)
     }
     p->fn = fn;
     p->ctx = ctx;
-    atomic_store_explicit(&p->pending, p->n - 1, memory_order_release);
+    atomic_store(&p->closed, 0);
     pthread_mutex_lock(&p->mu);
-    atomic_fetch_add_explicit(&p->gen, 1, memory_order_acq_rel);
+    atomic_fetch_add(&p->gen, 1);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     fn(ctx, 0, p->n);
-    /* Wait for the workers: poll, then yield the core (a worker may be
-     * waiting for it when the machine is oversubscribed). */
+    /* No work is left to hand out: close the job, then wait for the threads
+     * still inside it (poll, then yield the core, which one of them may need). */
+    atomic_store(&p->closed, 1);
     int i = 0;
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) {
-        if (++i < 2000)
+    while (atomic_load(&p->active) > 0) {
+        if (++i < 4000)
             cpu_relax();
         else
             sched_yield();

@@ -9,7 +9,10 @@
 
 struct jn_pool;
 
-/* fn(ctx, ith, nth) runs once on each of the nth threads (ith = 0 is the caller). */
+/* fn(ctx, ith, nth) runs on the caller (ith = 0) and on each worker that
+ * joins the job before the caller has finished its own share; so fn must hand
+ * out its work dynamically (e.g. an atomic counter) and may not assume that
+ * every thread runs. ith is unique among the threads running a job. */
 typedef void (*jn_task_fn)(void *ctx, int ith, int nth);
 
 /* *out is owned by the caller (jn_pool_free). n_threads >= 1. */

@@ -24,6 +24,7 @@
 
 extern "C" {
 #include "engine/native/weights.h"
+#include "model/dtype.h"
 }
 
 struct dim3 {
@@ -48,7 +49,7 @@ struct __nv_bfloat16 {
 
 static inline float __half2float(__half h)
 {
-    return jn_half_to_float(h.v);
+    return joule_f16_to_f32(h.v);
 }
 static inline __half __ushort_as_half(unsigned short u)
 {
@@ -56,7 +57,7 @@ static inline __half __ushort_as_half(unsigned short u)
 }
 static inline float __bfloat162float(__nv_bfloat16 b)
 {
-    return jn_bf16_to_float(b.v);
+    return joule_bf16_to_f32(b.v);
 }
 static inline float __uint_as_float(unsigned u)
 {

@@ -35,6 +35,7 @@
 #include "engine/native/cuda/cuda_provider.h"
 extern "C" {
 #include "engine/native/weights.h"
+#include "model/dtype.h"
 }
 
 /* ---- small device helpers ---------------------------------------------- */
@@ -637,10 +638,10 @@ static float host_elem(const void *data, enum joule_dtype t, size_t i)
     switch (t) {
     case JOULE_DTYPE_F16:
         memcpy(&u, (const char *)data + 2 * i, 2);
-        return jn_half_to_float(u);
+        return joule_f16_to_f32(u);
     case JOULE_DTYPE_BF16:
         memcpy(&u, (const char *)data + 2 * i, 2);
-        return jn_bf16_to_float(u);
+        return joule_bf16_to_f32(u);
     default: {
         float f;
         memcpy(&f, (const char *)data + 4 * i, 4);

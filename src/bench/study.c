@@ -1,0 +1,89 @@
+/* The seed study as a plan: configurations here, protocol, duration estimate. */
+#include "joule/study.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "joule/engine.h"
+#include "util/fileio.h"
+
+static const char *const k_providers[] = {"cpu", "cuda"};
+
+size_t joule_study_configs(struct joule_study_config *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *const *e = joule_engine_names(); *e; e++) {
+        for (size_t p = 0; p < sizeof k_providers / sizeof k_providers[0]; p++, n++) {
+            if (n >= cap) continue;
+            struct joule_study_config *c = &out[n];
+            memset(c, 0, sizeof *c);
+            snprintf(c->engine, sizeof c->engine, "%s", *e);
+            snprintf(c->provider, sizeof c->provider, "%s", k_providers[p]);
+            joule_clear_error();
+            c->available = joule_engine_probe(*e, k_providers[p]) == JOULE_OK;
+            if (!c->available) snprintf(c->why, sizeof c->why, "%s", joule_last_error());
+        }
+    }
+    return n;
+}
+
+struct joule_study_protocol joule_study_default_protocol(void)
+{
+    struct joule_study_protocol p = {
+        .reps = 10,
+        .warmup_s = 300,
+        .cooldown_s = 300,
+        .n_prompts = 164,
+        .max_length = 128,
+        .prompt_tokens = 13,
+    };
+    return p;
+}
+
+double joule_study_run_seconds(const struct joule_study_protocol *p, int64_t n_params,
+                               double bytes_per_param, const char *provider)
+{
+    /* Decoding at batch 1 reads every weight once per token: time per token is
+     * bytes / bandwidth. Assumed bandwidths: a desktop/server CPU socket
+     * (~20 GB/s reached by one inference process), a data-centre GPU
+     * (~1.5 TB/s). Start-up: loading the weights at ~1 GB/s from page cache. */
+    double bw = (provider && !strcmp(provider, "cuda")) ? 1.5e12 : 2.0e10;
+    double bytes = (double)(n_params > 0 ? n_params : 0) * bytes_per_param;
+    double per_token = bytes / bw;
+    int new_tokens = p->max_length - p->prompt_tokens;
+    if (new_tokens < 1) new_tokens = 1;
+    double work = (double)p->n_prompts * new_tokens * per_token;
+    double startup = 2.0 + bytes / 1e9;
+    return p->warmup_s + p->cooldown_s + startup + work;
+}
+
+static int try_dir(char *out, size_t cap, const char *dir, const char *name)
+{
+    if (!dir || !*dir) return 0;
+    if (joule_path_join(out, cap, dir, name) != JOULE_OK) return 0;
+    return joule_is_file(out);
+}
+
+enum joule_status joule_study_data_file(const char *name, char *out, size_t cap)
+{
+    if (try_dir(out, cap, getenv("JOULE_DATA_DIR"), name)) return JOULE_OK;
+    if (try_dir(out, cap, "data", name)) return JOULE_OK;
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = '\0';
+        static const char *const rel[] = {"data", "../data", "../../data", "../share/joule/data"};
+        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+            char dir[4200];
+            snprintf(dir, sizeof dir, "%s/%s", exe, rel[i]);
+            if (try_dir(out, cap, dir, name)) return JOULE_OK;
+        }
+    }
+    return joule_errorf(JOULE_ERR_NOT_FOUND,
+                        "data file %s not found (set JOULE_DATA_DIR to the repository's data/)",
+                        name);
+}

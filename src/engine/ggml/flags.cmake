@@ -1,0 +1,35 @@
+# The ggml engine: link llama.cpp as scripts/fetch-llama.sh left it in third_party/llama.cpp
+# (MODE "prebuilt": node-llama-cpp's shared CPU libraries, backends loaded at run time from
+# that folder; MODE "source": static libraries built there, with CUDA when built so).
+if(JOULE_GGML)
+    set(JOULE_LLAMA_DIR ${PROJECT_SOURCE_DIR}/third_party/llama.cpp CACHE PATH
+        "llama.cpp as fetched by scripts/fetch-llama.sh")
+    if(NOT EXISTS ${JOULE_LLAMA_DIR}/MODE OR NOT EXISTS ${JOULE_LLAMA_DIR}/src/include/llama.h)
+        message(FATAL_ERROR "JOULE_GGML=ON: run scripts/fetch-llama.sh first (${JOULE_LLAMA_DIR})")
+    endif()
+    file(STRINGS ${JOULE_LLAMA_DIR}/MODE JOULE_LLAMA_MODE LIMIT_COUNT 1)
+    target_compile_definitions(joule_core PUBLIC JOULE_HAVE_GGML=1)
+    target_include_directories(joule_core SYSTEM PRIVATE ${JOULE_LLAMA_DIR}/src/include
+                               ${JOULE_LLAMA_DIR}/src/ggml/include)
+    if(JOULE_LLAMA_MODE STREQUAL "prebuilt")
+        set(_p ${JOULE_LLAMA_DIR}/prebuilt)
+        target_link_libraries(joule_core PUBLIC ${_p}/libllama.v0.5.0.so ${_p}/libggml.v0.5.0.so
+                              ${_p}/libggml-base.so)
+        target_compile_definitions(joule_core PRIVATE JOULE_GGML_BACKEND_DIR="${_p}")
+        message(STATUS "joule: ggml engine over prebuilt llama.cpp in ${_p}")
+    else()
+        set(_b ${JOULE_LLAMA_DIR}/build)
+        set(_libs ${_b}/src/libllama.a ${_b}/ggml/src/libggml.a)
+        file(GLOB _backends ${_b}/ggml/src/libggml-cpu.a ${_b}/ggml/src/ggml-cuda/libggml-cuda.a)
+        list(APPEND _libs ${_backends} ${_b}/ggml/src/libggml-base.a)
+        if(NOT EXISTS ${_b}/src/libllama.a)
+            message(FATAL_ERROR "JOULE_GGML=ON: no ${_b}/src/libllama.a; run scripts/fetch-llama.sh --source")
+        endif()
+        target_link_libraries(joule_core PUBLIC ${_libs} stdc++ Threads::Threads m)
+        if(EXISTS ${_b}/ggml/src/ggml-cuda/libggml-cuda.a)
+            find_package(CUDAToolkit REQUIRED)
+            target_link_libraries(joule_core PUBLIC CUDA::cudart_static CUDA::cublas CUDA::cuda_driver)
+        endif()
+        message(STATUS "joule: ggml engine over llama.cpp static libraries in ${_b}")
+    endif()
+endif()
