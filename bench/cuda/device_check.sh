@@ -23,9 +23,10 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/out/device_check}
 mkdir -p "$OUT"
-exec > >(tee -a "$OUT/device_check.log") 2>&1
 export PYTHONUNBUFFERED=1
 T0=$(date +%s)
+
+main() {
 step() { echo; echo "=== [+$(($(date +%s) - T0))s] $*"; }
 W=$(mktemp -d /tmp/joule-devcheck.XXXXXX)
 J=$W/json
@@ -109,3 +110,7 @@ python3 bench/cuda/summarize.py table "$J" "$OUT"
 nvidia-smi --query-gpu=name,temperature.gpu,power.draw,clocks.sm --format=csv || true
 rm -rf "$W"
 step "done"
+}
+
+main "$@" 2>&1 | tee -a "$OUT/device_check.log"
+exit "${PIPESTATUS[0]}"

@@ -559,23 +559,25 @@ extern "C" enum joule_status joule_cuda_probe(void)
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e == cudaErrorInsufficientDriver || e == cudaErrorNoDevice || n == 0) {
         (void)cudaGetLastError();
-        return joule_errorf(JOULE_ERR_UNAVAILABLE, "cuda provider: no CUDA device (%s)",
+        return joule_errorf(JOULE_ERR_UNAVAILABLE, "provider cuda: no CUDA device (%s)",
                             e == cudaSuccess ? "none found" : cudaGetErrorString(e));
     }
     if (e != cudaSuccess) {
         (void)cudaGetLastError();
-        return joule_errorf(JOULE_ERR_UNAVAILABLE, "cuda provider: CUDA is not usable here: %s",
+        return joule_errorf(JOULE_ERR_UNAVAILABLE, "provider cuda: CUDA is not usable here: %s",
                             cudaGetErrorString(e));
     }
     cudaDeviceProp p;
     e = cudaGetDeviceProperties(&p, 0);
     if (e != cudaSuccess)
-        return joule_errorf(JOULE_ERR_UNAVAILABLE, "CUDA device 0: %s", cudaGetErrorString(e));
+        return joule_errorf(JOULE_ERR_UNAVAILABLE, "provider cuda: CUDA device 0: %s",
+                            cudaGetErrorString(e));
     if (p.major < 8)
-        return joule_errorf(JOULE_ERR_UNAVAILABLE,
-                            "CUDA device 0 (%s) has compute capability %d.%d; joule's kernels need "
-                            "8.0 or newer",
-                            p.name, p.major, p.minor);
+        return joule_errorf(
+            JOULE_ERR_UNAVAILABLE,
+            "provider cuda: CUDA device 0 (%s) has compute capability %d.%d; joule's kernels need "
+            "8.0 or newer",
+            p.name, p.major, p.minor);
     return JOULE_OK;
 }
 
