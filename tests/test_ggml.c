@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "joule/engine.h"
 #include "joule/gguf.h"
@@ -239,6 +240,13 @@ static void test_real_shape_one_layer(void)
     CHECK(finite);
     free(logits);
     joule_engine_free(e);
+    /* 200 MB: do not leave them in the temp dir */
+    static const char *const big[] = {"model.safetensors", "model.joule.gguf"};
+    for (int i = 0; i < 2; i++) {
+        char p[4200];
+        snprintf(p, sizeof p, "%s/%s", dir, big[i]);
+        unlink(p);
+    }
 }
 struct body {
     char buf[8192];

@@ -15,6 +15,7 @@
 #include "joule/gguf.h"
 #include "joule/model.h"
 #include "joule/synth.h"
+#include "model/dtype.h"
 #include "model/synth_internal.h"
 #include "test.h"
 #include "util/fileio.h"
@@ -36,16 +37,6 @@ static float src_f(const struct joule_tensor *t, size_t i)
 {
     const float *f = t->data;
     return f[i];
-}
-
-static float half_f(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, x;
-    if (exp == 0) return (sign ? -1.0f : 1.0f) * ldexpf((float)man, -24);
-    x = sign | ((exp + 112) << 23) | (man << 13);
-    float f;
-    memcpy(&f, &x, 4);
-    return f;
 }
 
 /* Element (col, row) of a GGUF f32 tensor (ne0 = columns). */
@@ -273,14 +264,14 @@ static void test_half_and_q8_0(void)
                 if (k < 2) {
                     uint16_t h;
                     memcpy(&h, d + 2 * i, 2);
-                    uint16_t want = k == 0 ? joule_synth_f32_to_f16(x) : joule_synth_f32_to_bf16(x);
+                    uint16_t want = k == 0 ? joule_f32_to_f16(x) : joule_f32_to_bf16(x);
                     bad += h != want; /* round to nearest even, bit for bit */
                     continue;
                 }
                 const unsigned char *blk = d + (i / 32) * 34;
                 uint16_t dh;
                 memcpy(&dh, blk, 2);
-                float scale = half_f(dh);
+                float scale = joule_f16_to_f32(dh);
                 y = scale * (float)(int8_t)blk[2 + i % 32];
                 /* half a quantum, plus the f16 rounding of d (2^-11 relative) times |q| <= 127 */
                 tol = scale * (0.5f + 127.0f / 2048.0f) + 1e-7f;

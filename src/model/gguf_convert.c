@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "joule/gguf.h"
-#include "model/synth_internal.h"
+#include "model/dtype.h"
 #include "util/fileio.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -40,37 +40,9 @@ struct joule_gguf_convert_params joule_gguf_convert_default_params(void)
 
 typedef struct joule_tensor src_tensor;
 
-static float half_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, x;
-    if (exp == 0) {
-        float f = ldexpf((float)man, -24);
-        return sign ? -f : f;
-    }
-    if (exp == 31)
-        x = sign | 0x7f800000u | (man << 13);
-    else
-        x = sign | ((exp + 112) << 23) | (man << 13);
-    float f;
-    memcpy(&f, &x, 4);
-    return f;
-}
-
 static float src_at(const src_tensor *t, size_t i)
 {
-    const unsigned char *d = t->data;
-    if (t->dtype == JOULE_DTYPE_F32) {
-        float f;
-        memcpy(&f, d + 4 * i, 4);
-        return f;
-    }
-    uint16_t h;
-    memcpy(&h, d + 2 * i, 2);
-    if (t->dtype == JOULE_DTYPE_F16) return half_to_f32(h);
-    uint32_t x = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &x, 4);
-    return f;
+    return joule_elem_f32(t->data, t->dtype, i);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -567,8 +539,8 @@ static int write_row(FILE *f, uint32_t type, const float *row, uint64_t n, unsig
     if (type == JOULE_GGML_F32) return fwrite(row, 4, (size_t)n, f) == n ? 0 : -1;
     if (type == JOULE_GGML_F16 || type == JOULE_GGML_BF16) {
         for (uint64_t i = 0; i < n; i++) {
-            uint16_t h = type == JOULE_GGML_F16 ? joule_synth_f32_to_f16(row[i])
-                                                : joule_synth_f32_to_bf16(row[i]);
+            uint16_t h =
+                type == JOULE_GGML_F16 ? joule_f32_to_f16(row[i]) : joule_f32_to_bf16(row[i]);
             memcpy(tmp + 2 * i, &h, 2);
         }
         k = 2 * (size_t)n;
@@ -579,7 +551,7 @@ static int write_row(FILE *f, uint32_t type, const float *row, uint64_t n, unsig
             for (int i = 0; i < 32; i++)
                 amax = fmaxf(amax, fabsf(x[i]));
             float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-            uint16_t dh = joule_synth_f32_to_f16(d);
+            uint16_t dh = joule_f32_to_f16(d);
             unsigned char *o = tmp + 34 * blk;
             memcpy(o, &dh, 2);
             for (int i = 0; i < 32; i++)

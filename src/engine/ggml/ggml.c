@@ -34,13 +34,11 @@ struct ggml_impl {
     char dtype[16];
 };
 
+/* llama.cpp's log: errors always, everything with JOULE_GGML_VERBOSE set. */
 static void quiet_log(enum ggml_log_level level, const char *text, void *user)
 {
     (void)user;
-    if (level == GGML_LOG_LEVEL_ERROR && getenv("JOULE_GGML_VERBOSE") == NULL)
-        fputs(text, stderr);
-    else if (getenv("JOULE_GGML_VERBOSE"))
-        fputs(text, stderr);
+    if (level == GGML_LOG_LEVEL_ERROR || getenv("JOULE_GGML_VERBOSE")) fputs(text, stderr);
 }
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
