@@ -1,6 +1,8 @@
 #include "test.h"
 
+#include <ftw.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -59,18 +61,42 @@ const char *test_fixture(const char *rel)
     return buf;
 }
 
+static char g_tmpdir[256];
+static pid_t g_tmpdir_owner;
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if ((flag == FTW_DP ? rmdir(path) : unlink(path)) != 0) perror(path);
+    return 0;
+}
+
+/* At exit: the temporary directory goes, unless a check failed (then it stays
+ * for a look, and its path is printed). Forked children leave it alone. */
+static void tmpdir_cleanup(void)
+{
+    if (!g_tmpdir[0] || getpid() != g_tmpdir_owner) return;
+    if (test_checks_failed) {
+        fprintf(stderr, "kept %s for inspection\n", g_tmpdir);
+        return;
+    }
+    nftw(g_tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 const char *test_tmpdir(void)
 {
-    static char dir[256];
-    if (!dir[0]) {
+    if (!g_tmpdir[0]) {
         const char *base = getenv("TMPDIR");
-        snprintf(dir, sizeof dir, "%s/joule-test-XXXXXX", base ? base : "/tmp");
-        if (!mkdtemp(dir)) {
+        snprintf(g_tmpdir, sizeof g_tmpdir, "%s/joule-test-XXXXXX", base ? base : "/tmp");
+        if (!mkdtemp(g_tmpdir)) {
             perror("mkdtemp");
             exit(2);
         }
+        g_tmpdir_owner = getpid();
+        atexit(tmpdir_cleanup);
     }
-    return dir;
+    return g_tmpdir;
 }
 
 const char *test_joule_bin(void)

@@ -25,7 +25,8 @@ void test_run(const char *name, void (*fn)(void));
 int test_summary(void);
 /* Path of a fixture under tests/fixtures (static buffer, valid until the next call). */
 const char *test_fixture(const char *rel);
-/* A fresh temporary directory for this test process (created on first use). */
+/* A fresh temporary directory for this test process (created on first use;
+ * removed with its contents at exit unless a check failed). */
 const char *test_tmpdir(void);
 /* Path of the built joule program. */
 const char *test_joule_bin(void);

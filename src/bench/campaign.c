@@ -14,6 +14,7 @@
 #include "util/fileio.h"
 
 #define POLL_NS 50000000LL      /* child liveness / progress granularity */
+#define SETTLE_NS 10000000000LL /* most time to tell a dying server from a live one */
 #define PROGRESS_NS 250000000LL /* how often on_progress is called */
 
 /* ---- the run order ----------------------------------------------------------- */
@@ -202,6 +203,28 @@ static void *request_worker(void *arg)
     return NULL;
 }
 
+/* After a request got no HTTP answer: the server may be dying, and it closes
+ * its sockets before waitpid can see its exit. Wait until either is certain
+ * (it exits, or it answers GET /health), so that a crash during the requests
+ * is not reported as one in the cool-down. 0 if the child died. */
+static int settle_alive(struct run_ctx *c, struct bench_child *child)
+{
+    struct bench_client *hc = NULL;
+    if (bench_client_init(c->base_url, 2.0, &hc) != JOULE_OK) return !bench_child_exited(child);
+    int64_t deadline = joule_now_ns() + SETTLE_NS;
+    int alive = 1;
+    for (;;) {
+        if (bench_child_exited(child)) {
+            alive = 0;
+            break;
+        }
+        if (bench_client_health(hc, 2.0) || joule_now_ns() >= deadline) break;
+        joule_sleep_ns(POLL_NS / 5);
+    }
+    bench_client_free(hc);
+    return alive;
+}
+
 /* Send every prompt with `concurrency` workers; 0 if the child died meanwhile. */
 static int work_phase(struct run_ctx *c, struct bench_child *child)
 {
@@ -232,6 +255,10 @@ static int work_phase(struct run_ctx *c, struct bench_child *child)
     for (int i = 0; i < started; i++)
         pthread_join(th[i], NULL);
     if (alive && bench_child_exited(child)) alive = 0;
+    int unanswered = 0;
+    for (size_t i = 0; alive && i < c->n_prompts; i++)
+        unanswered |= c->attempted[i] && c->req[i].http_status == 0;
+    if (unanswered) alive = settle_alive(c, child);
     progress(c, JOULE_BENCH_PHASE_WORK, start, 0, 1);
     return alive;
 }

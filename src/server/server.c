@@ -92,6 +92,7 @@ struct job {
     size_t scan_from;
 
     /* stream writer (connection thread) */
+    struct conn *cx; /* its connection, while the stream is written */
     size_t sent;
     int phase; /* 0 = text, 1 = final event written, 2 = end */
     struct joule_sbuf out;
@@ -127,12 +128,14 @@ struct joule_server {
 };
 
 struct conn {
+    struct joule_server *srv;
     enum joule_route route;
     int code;
     int64_t t0_ns;
     struct joule_sbuf body;
     int too_large;
     int responded;
+    int accounted; /* counted in the metrics (see account()) */
 };
 
 const char *joule_route_name(enum joule_route r)
@@ -176,6 +179,21 @@ static size_t code_index(int code)
     for (size_t i = 0; i < N_CODES; i++)
         if (k_codes[i] == code) return i;
     return 7; /* 500 */
+}
+
+/* Count a request and its latency once its whole answer is in the HTTP layer's
+ * hands: a buffer just before it is queued, a stream when its reader ends it.
+ * So a client never holds a complete answer that /metrics does not count yet
+ * (on_completed runs after the last byte is written and may lag the client). */
+static void account(struct joule_server *s, struct conn *cx)
+{
+    if (cx->accounted || !cx->code) return;
+    cx->accounted = 1;
+    double dt = (double)(joule_now_ns() - cx->t0_ns) * 1e-9;
+    pthread_mutex_lock(&s->m.mu);
+    s->m.requests[cx->route][code_index(cx->code)]++;
+    hist_add(&s->m.latency[cx->route], dt);
+    pthread_mutex_unlock(&s->m.mu);
 }
 
 static void hist_print(struct joule_sbuf *b, const char *name, const char *labels,
@@ -227,7 +245,7 @@ static void metrics_render(struct joule_server *s, struct joule_sbuf *b)
                                   joule_route_name(r), k_codes[c],
                                   (unsigned long long)m->requests[r][c]);
     joule_sbuf_puts(b, "# HELP joule_http_request_duration_seconds Time from the request's "
-                       "headers to the last byte of the answer.\n"
+                       "headers until the whole answer is ready to send (a stream: its end).\n"
                        "# TYPE joule_http_request_duration_seconds histogram\n");
     for (int r = 0; r < JOULE_ROUTE_COUNT; r++) {
         if (!m->latency[r].count) continue;
@@ -306,10 +324,11 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, struct conn *cx, int c
                                 : "POST";
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     }
-    enum MHD_Result ret = MHD_queue_response(c, (unsigned)code, r);
-    MHD_destroy_response(r);
     cx->code = code;
     cx->responded = 1;
+    account(cx->srv, cx);
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)code, r);
+    MHD_destroy_response(r);
     return ret;
 }
 
@@ -888,7 +907,11 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
     if (j->out_off >= j->out.len) {
         joule_sbuf_reset(&j->out);
         j->out_off = 0;
-        if (j->phase == 2) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (j->phase == 2) {
+            /* the last chunk follows this: count the request before the client can see it */
+            if (j->cx) account(s, j->cx);
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
         pthread_mutex_lock(&s->mu);
         while (j->sent >= j->text_safe && j->state != JOB_DONE)
             pthread_cond_wait(&j->cv, &s->mu);
@@ -1008,10 +1031,11 @@ static enum MHD_Result handle_completions(struct joule_server *s, struct MHD_Con
         }
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
         MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-        MHD_destroy_response(r);
         cx->code = 200;
         cx->responded = 1;
+        j->cx = cx; /* the reader counts the request at the stream's end */
+        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+        MHD_destroy_response(r);
         return ret;
     }
     enum MHD_Result ret;
@@ -1190,6 +1214,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!cx) {
         cx = calloc(1, sizeof *cx);
         if (!cx) return MHD_NO;
+        cx->srv = s;
         cx->t0_ns = joule_now_ns();
         cx->route = joule_route_match(url);
         *con_cls = cx;
@@ -1259,13 +1284,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     struct conn *cx = *con_cls;
     if (!cx) return;
     *con_cls = NULL;
-    double dt = (double)(joule_now_ns() - cx->t0_ns) * 1e-9;
-    if (cx->code) {
-        pthread_mutex_lock(&s->m.mu);
-        s->m.requests[cx->route][code_index(cx->code)]++;
-        hist_add(&s->m.latency[cx->route], dt);
-        pthread_mutex_unlock(&s->m.mu);
-    }
+    account(s, cx); /* a stream the client left before its end */
     joule_sbuf_free(&cx->body);
     free(cx);
     pthread_mutex_lock(&s->mu);
