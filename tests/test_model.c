@@ -237,6 +237,12 @@ static void test_transformers5_keys(void)
     const char *heads = "{\"model_type\":\"gpt2\",\"vocab_size\":5,\"n_embd\":64,"
                         "\"n_layer\":1,\"n_head\":5}";
     CHECK_EQ_INT(joule_model_parse_config(heads, strlen(heads), &c), JOULE_ERR_FORMAT);
+    /* a huge hidden size without intermediate_size: refused, no 4 × hidden overflow (UBSan;
+     * found by fuzz_hf_config) */
+    const char *wide = "{\"model_type\":\"phi\",\"vocab_size\":4,\"hidden_size\":842184976,"
+                       "\"num_attention_heads\":4}";
+    CHECK_EQ_INT(joule_model_parse_config(wide, strlen(wide), &c), JOULE_ERR_FORMAT);
+    CHECK(strstr(joule_last_error(), "hidden_size") != NULL);
     CHECK_EQ_INT(joule_model_parse_config("[1,2]", 5, &c), JOULE_ERR_FORMAT);
     CHECK_EQ_INT(joule_model_parse_config("{", 1, &c), JOULE_ERR_FORMAT);
 }
@@ -417,6 +423,19 @@ static void test_bad_files(void)
     d = bad_dir(NULL);
     write_with_header(d, "model.safetensors", h);
     expect_fail(d, JOULE_ERR_FORMAT, "overlap");
+
+    /* an empty tensor between two overlapping ones does not hide the overlap */
+    static const char hidden[] =
+        "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},\"z\":{\"dtype\":"
+        "\"F32\",\"shape\":[0],\"data_offsets\":[4,4]},\"b\":{\"dtype\":\"F32\",\"shape\":[1],"
+        "\"data_offsets\":[8,12]}}";
+    unsigned char buf[8 + sizeof hidden - 1 + 16];
+    memset(buf, 0, sizeof buf);
+    buf[0] = (unsigned char)(sizeof hidden - 1);
+    memcpy(buf + 8, hidden, sizeof hidden - 1);
+    struct joule_st_file f;
+    CHECK_EQ_INT(joule_safetensors_parse(buf, sizeof buf, "hidden", &f), JOULE_ERR_FORMAT);
+    CHECK(strstr(joule_last_error(), "'a' and 'b' overlap") != NULL);
     cJSON_Delete(h);
 
     h = good_header(); /* shape whose element count overflows */

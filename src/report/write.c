@@ -70,6 +70,7 @@ static double pooled_median(const struct joule_report *r, int metric, int cat, s
     for (size_t m = 0; m < r->nmodels; m++) {
         if (cat != CAT_COUNT && r->models[m].cat != cat) continue;
         const struct rcell *c = report_cell(r, metric, m, conf);
+        if (!c->n) continue; /* an empty cell has no buffer (memcpy from NULL is UB) */
         memcpy(v + o, c->v, c->n * sizeof *v);
         o += c->n;
     }
@@ -679,7 +680,8 @@ static void svg_boxplot(const struct joule_report *r, int mt, struct joule_rbuf 
             }
         }
     struct yscale ys = {0, lo, hi, y0, y1};
-    if (lo > 0 && hi / lo > 50.0) {
+    /* log scale only where the decades are representable (10^floor .. 10^ceil finite, > 0) */
+    if (lo >= 1e-300 && hi <= 1e300 && hi / lo > 50.0) {
         ys.log = 1;
         ys.lo = pow(10.0, floor(log10(lo)));
         ys.hi = pow(10.0, ceil(log10(hi)));
@@ -708,7 +710,7 @@ static void svg_boxplot(const struct joule_report *r, int mt, struct joule_rbuf 
                       "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\"/>\n",
                       x0, y0, x0, y1, x0, y1, x0 + plot_w, y1);
     if (ys.log) {
-        for (double t = ys.lo; t <= ys.hi * 1.0001; t *= 10.0) {
+        for (double t = ys.lo; t <= ys.hi * 1.0001 && t > 0 && isfinite(t); t *= 10.0) {
             double y = ymap(&ys, t);
             joule_rbuf_printf(
                 b,
@@ -720,7 +722,11 @@ static void svg_boxplot(const struct joule_report *r, int mt, struct joule_rbuf 
         double span = ys.hi - ys.lo, step = pow(10.0, floor(log10(span / 5.0)));
         if (span / step > 10) step *= 2;
         if (span / step > 10) step *= 2.5;
-        for (double t = ceil(ys.lo / step) * step; t <= ys.hi + 1e-9 * span; t += step) {
+        /* at most a few dozen ticks: with extreme values the step can be below the values'
+         * precision (t += step would not move) or not finite */
+        int ticks = 0;
+        for (double t = ceil(ys.lo / step) * step; t <= ys.hi + 1e-9 * span && ticks < 50;
+             t += step, ticks++) {
             double y = ymap(&ys, t);
             joule_rbuf_printf(
                 b,
