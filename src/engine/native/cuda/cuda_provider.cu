@@ -559,12 +559,12 @@ extern "C" enum joule_status joule_cuda_probe(void)
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e == cudaErrorInsufficientDriver || e == cudaErrorNoDevice || n == 0) {
         (void)cudaGetLastError();
-        return joule_errorf(JOULE_ERR_UNAVAILABLE, "no CUDA device (%s)",
+        return joule_errorf(JOULE_ERR_UNAVAILABLE, "cuda provider: no CUDA device (%s)",
                             e == cudaSuccess ? "none found" : cudaGetErrorString(e));
     }
     if (e != cudaSuccess) {
         (void)cudaGetLastError();
-        return joule_errorf(JOULE_ERR_UNAVAILABLE, "CUDA is not usable here: %s",
+        return joule_errorf(JOULE_ERR_UNAVAILABLE, "cuda provider: CUDA is not usable here: %s",
                             cudaGetErrorString(e));
     }
     cudaDeviceProp p;
