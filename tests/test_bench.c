@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "bench/bench_impl.h"
 #include "joule/bench.h"
 #include "joule/status.h"
 #include "util/clock.h"
@@ -237,6 +238,15 @@ static void test_campaign_file(void)
     check_bad_campaign("{\"models\": \"m\", \"prompts\": \"p\", \"seed\": 1.5}", "'seed'");
     check_bad_campaign("{\"models\": \"m\", \"prompts\": \"p\",", "invalid JSON");
     check_bad_campaign("[1, 2]", "JSON object");
+    check_bad_campaign("{\"models\": \"m\\u0000x\", \"prompts\": \"p\"}", "NUL");
+
+    /* a prompt with a NUL would be sent cut short: refused, naming the line */
+    char txt[] = "{\"prompt\":\"ok\"}\n{\"prompt\":\"a\\u0000b\"}\n";
+    struct bench_prompt *bp = NULL;
+    size_t bn = 0;
+    CHECK_EQ_INT(bench_prompts_parse(txt, "p.jsonl", 0, &bp, &bn), JOULE_ERR_FORMAT);
+    CHECK(strstr(joule_last_error(), "p.jsonl:2: a string holds NUL") != NULL);
+    CHECK(bp == NULL && bn == 0);
 }
 
 /* ---- running joule bench ----------------------------------------------------- */

@@ -202,6 +202,8 @@ static void test_bad_lines(void)
     check_bad("{\"task_id\":7,\"prompt\":\"x\"}\n", "bad.jsonl:1:");
     check_bad("[1,2]\n", "bad.jsonl:1:");
     check_bad("\n\n", "no problems");
+    /* a NUL would cut the prompt short silently (found by fuzzing the request parsers) */
+    check_bad("{\"task_id\":\"a\",\"prompt\":\"x\\u0000y\"}\n", "bad.jsonl:1: a string holds NUL");
     struct joule_tokenizer *t = load_tok("gpt2");
     CHECK_EQ_INT(joule_dataset_build("/nonexistent.jsonl", t, NULL, "/tmp/x", NULL), JOULE_ERR_IO);
     joule_tokenizer_free(t);

@@ -13,15 +13,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "joule/engine.h"
 #include "joule/gguf.h"
+#include "joule/server.h"
 #include "joule/synth.h"
 #include "test.h"
 #include "util/fileio.h"
 #include "util/json.h"
 
 #ifdef JOULE_HAVE_GGML
+#include <curl/curl.h>
+
 #include "engine/engine_impl.h"
 
 static const char *const families[] = {"gpt2",  "gpt_bigcode", "gpt_neox", "bloom",
@@ -236,6 +240,101 @@ static void test_real_shape_one_layer(void)
     CHECK(finite);
     free(logits);
     joule_engine_free(e);
+    /* 200 MB: do not leave them in the temp dir */
+    static const char *const big[] = {"model.safetensors", "model.joule.gguf"};
+    for (int i = 0; i < 2; i++) {
+        char p[4200];
+        snprintf(p, sizeof p, "%s/%s", dir, big[i]);
+        unlink(p);
+    }
+}
+struct body {
+    char buf[8192];
+    size_t n;
+};
+
+static size_t on_data(char *p, size_t size, size_t nmemb, void *user)
+{
+    struct body *b = user;
+    size_t k = size * nmemb;
+    if (b->n + k < sizeof b->buf) {
+        memcpy(b->buf + b->n, p, k);
+        b->n += k;
+        b->buf[b->n] = '\0';
+    }
+    return k;
+}
+
+static long http(int port, const char *path, const char *post, struct body *b)
+{
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    CURL *h = curl_easy_init();
+    long code = 0;
+    b->n = 0;
+    b->buf[0] = '\0';
+    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+    if (post) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, post);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    }
+    if (curl_easy_perform(h) == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(h);
+    return code;
+}
+
+/* joule serve's API over the ggml engine: the same routes and, for a greedy
+ * request, the same completion as over the native engine. */
+static void test_server_same_api(void)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/serve-model", test_tmpdir());
+    CHECK_OK(joule_synth_write("tiny-gpt-neox", dir, NULL));
+    const char *req = "{\"prompt\": \"def add(a, b):\", \"max_tokens\": 8, \"temperature\": 0}";
+    char text[2][512] = {"", ""};
+    long usage[2] = {-1, -2};
+    for (int k = 0; k < 2; k++) {
+        struct joule_engine_params ep = joule_engine_default_params();
+        ep.engine = k ? "ggml" : "native";
+        ep.n_threads = 1;
+        ep.n_ctx = 64;
+        struct joule_engine *e = NULL;
+        CHECK_OK(joule_engine_open(dir, &ep, &e));
+        if (!e) continue;
+        struct joule_server_params sp = joule_server_default_params();
+        sp.port = 0;
+        sp.model_name = "m";
+        struct joule_server *s = NULL;
+        CHECK_OK(joule_server_start(e, &sp, &s));
+        if (s) {
+            int port = joule_server_port(s);
+            struct body b;
+            CHECK_EQ_INT(http(port, "/health", NULL, &b), 200);
+            CHECK_EQ_INT(http(port, "/v1/models", NULL, &b), 200);
+            CHECK(strstr(b.buf, "\"m\"") != NULL);
+            CHECK_EQ_INT(http(port, "/v1/completions", req, &b), 200);
+            cJSON *j = cJSON_Parse(b.buf);
+            CHECK(j != NULL);
+            const cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
+            const char *t = cJSON_GetStringValue(cJSON_GetObjectItem(ch, "text"));
+            snprintf(text[k], sizeof text[k], "%s", t ? t : "(none)");
+            usage[k] =
+                (long)joule_json_int(cJSON_GetObjectItem(j, "usage"), "completion_tokens", -3);
+            cJSON_Delete(j);
+            CHECK_EQ_INT(http(port, "/v1/completions", "{\"prompt\": 5}", &b), 400);
+            joule_server_stop(s);
+            joule_server_free(s);
+        }
+        joule_engine_free(e);
+    }
+    CHECK_EQ_STR(text[1], text[0]);
+    CHECK_EQ_INT(usage[1], usage[0]);
+    CHECK_EQ_INT(usage[0], 8);
 }
 #endif
 
@@ -250,6 +349,7 @@ int main(void)
     RUN(test_open_directory_converts);
     RUN(test_synth_shapes_native_vs_ggml);
     RUN(test_real_shape_one_layer);
+    RUN(test_server_same_api);
 #else
     test_skip("joule built without -DJOULE_GGML=ON");
 #endif

@@ -15,6 +15,7 @@
 #include "joule/gguf.h"
 #include "joule/model.h"
 #include "joule/synth.h"
+#include "model/dtype.h"
 #include "model/synth_internal.h"
 #include "test.h"
 #include "util/fileio.h"
@@ -36,16 +37,6 @@ static float src_f(const struct joule_tensor *t, size_t i)
 {
     const float *f = t->data;
     return f[i];
-}
-
-static float half_f(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, x;
-    if (exp == 0) return (sign ? -1.0f : 1.0f) * ldexpf((float)man, -24);
-    x = sign | ((exp + 112) << 23) | (man << 13);
-    float f;
-    memcpy(&f, &x, 4);
-    return f;
 }
 
 /* Element (col, row) of a GGUF f32 tensor (ne0 = columns). */
@@ -273,14 +264,14 @@ static void test_half_and_q8_0(void)
                 if (k < 2) {
                     uint16_t h;
                     memcpy(&h, d + 2 * i, 2);
-                    uint16_t want = k == 0 ? joule_synth_f32_to_f16(x) : joule_synth_f32_to_bf16(x);
+                    uint16_t want = k == 0 ? joule_f32_to_f16(x) : joule_f32_to_bf16(x);
                     bad += h != want; /* round to nearest even, bit for bit */
                     continue;
                 }
                 const unsigned char *blk = d + (i / 32) * 34;
                 uint16_t dh;
                 memcpy(&dh, blk, 2);
-                float scale = half_f(dh);
+                float scale = joule_f16_to_f32(dh);
                 y = scale * (float)(int8_t)blk[2 + i % 32];
                 /* half a quantum, plus the f16 rounding of d (2^-11 relative) times |q| <= 127 */
                 tol = scale * (0.5f + 127.0f / 2048.0f) + 1e-7f;
@@ -388,6 +379,75 @@ static void test_reader_rejects_corrupt(void)
     free(data);
 }
 
+/* A hand-built file: every scalar type, a u64 above INT64_MAX, nested arrays. */
+static size_t put(unsigned char *b, size_t o, const void *v, size_t n)
+{
+    memcpy(b + o, v, n);
+    return o + n;
+}
+
+static size_t put_key(unsigned char *b, size_t o, const char *key, uint32_t type)
+{
+    uint64_t l = strlen(key);
+    o = put(b, o, &l, 8);
+    o = put(b, o, key, l);
+    return put(b, o, &type, 4);
+}
+
+static void test_reader_value_types(void)
+{
+    unsigned char b[512] = "GGUF";
+    uint32_t u32 = 3;
+    uint64_t u64 = 0, big = 0x8000000000000005ull;
+    size_t o = put(b, 4, &u32, 4);
+    o = put(b, o, &u64, 8); /* no tensors */
+    u64 = 4;
+    o = put(b, o, &u64, 8);
+    o = put_key(b, o, "big", JOULE_GGUF_UINT64);
+    o = put(b, o, &big, 8);
+    o = put_key(b, o, "small", JOULE_GGUF_UINT64);
+    u64 = 42;
+    o = put(b, o, &u64, 8);
+    o = put_key(b, o, "neg", JOULE_GGUF_INT16);
+    int16_t i16 = -300;
+    o = put(b, o, &i16, 2);
+    o = put_key(b, o, "nested", JOULE_GGUF_ARRAY); /* [[7, 8]] of u16 */
+    u32 = JOULE_GGUF_ARRAY;
+    o = put(b, o, &u32, 4);
+    u64 = 1;
+    o = put(b, o, &u64, 8);
+    u32 = JOULE_GGUF_UINT16;
+    o = put(b, o, &u32, 4);
+    u64 = 2;
+    o = put(b, o, &u64, 8);
+    uint16_t e[2] = {7, 8};
+    o = put(b, o, e, 4);
+    struct joule_gguf *g = NULL;
+    CHECK_OK(joule_gguf_parse(b, o, &g));
+    if (!g) return;
+    int64_t v = 0;
+    double d = 0;
+    char buf[128];
+    /* a u64 that does not fit an int64 is not returned as a negative number */
+    CHECK_EQ_INT(joule_gguf_kv_int(g, 0, &v), -1);
+    CHECK_OK(joule_gguf_kv_float(g, 0, &d));
+    CHECK_NEAR(d, 9223372036854775813.0, 1e4);
+    CHECK_EQ_STR(joule_gguf_kv_format(g, 0, buf, sizeof buf), "9223372036854775813");
+    CHECK_EQ_INT(joule_gguf_kv_int(g, 1, &v), 0);
+    CHECK_EQ_INT(v, 42);
+    CHECK_EQ_INT(joule_gguf_kv_int(g, 2, &v), 0);
+    CHECK_EQ_INT(v, -300);
+    CHECK_EQ_INT(joule_gguf_kv_array_type(g, 3), JOULE_GGUF_ARRAY);
+    CHECK_EQ_INT(joule_gguf_kv_array_len(g, 3), 1);
+    CHECK_EQ_STR(joule_gguf_kv_format(g, 3, buf, sizeof buf), "[array × 1]");
+    joule_gguf_free(g);
+    /* every truncation fails cleanly */
+    for (size_t len = 0; len < o; len++) {
+        g = NULL;
+        CHECK(joule_gguf_parse(b, len, &g) != JOULE_OK && g == NULL);
+    }
+}
+
 static void test_inspect_cli(void)
 {
     const char *gg = convert_fixture("phi", JOULE_DTYPE_F32);
@@ -421,6 +481,7 @@ int main(void)
     RUN(test_as_stored);
     RUN(test_tokenizer_metadata);
     RUN(test_reader_rejects_corrupt);
+    RUN(test_reader_value_types);
     RUN(test_inspect_cli);
     return test_summary();
 }

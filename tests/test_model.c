@@ -57,10 +57,11 @@ static void test_load_fixtures_both_config_styles(void)
             CHECK_OK(joule_model_load(dir, NULL, &m));
             if (!m) continue;
             const struct joule_model_config *c = joule_model_get_config(m);
+            int six = !strcmp(*f, "bloom_6heads_postln"); /* 6 heads of 16 */
             CHECK_EQ_INT(c->vocab_size, 512);
-            CHECK_EQ_INT(c->hidden_size, 64);
+            CHECK_EQ_INT(c->hidden_size, six ? 96 : 64);
             CHECK_EQ_INT(c->n_layers, 2);
-            CHECK_EQ_INT(c->n_heads, 4);
+            CHECK_EQ_INT(c->n_heads, six ? 6 : 4);
             check_tensors_against_reference(m, *f);
             CHECK(joule_model_tokenizer_path(m) == NULL);
             if (s == 0) {
@@ -129,6 +130,25 @@ static void test_family_details(void)
     if ((c = load_cfg("models/gpt_bigcode", &m))) {
         CHECK_EQ_INT(c->multi_query, 1);
         CHECK_EQ_INT(c->n_kv_heads, 1);
+    }
+    joule_model_free(m);
+    if ((c = load_cfg("models/gpt_bigcode_mha", &m))) {
+        CHECK_EQ_INT(c->multi_query, 0);
+        CHECK_EQ_INT(c->n_kv_heads, 4);
+    }
+    joule_model_free(m);
+    if ((c = load_cfg("models/gpt_neox_sequential", &m))) CHECK_EQ_INT(c->parallel_residual, 0);
+    joule_model_free(m);
+    if ((c = load_cfg("models/bloom_6heads_postln", &m))) {
+        CHECK_EQ_INT(c->residual_post_layernorm, 1);
+        CHECK_EQ_INT(c->head_dim, 16);
+    }
+    joule_model_free(m);
+    if ((c = load_cfg("models/llama_bias_mqa", &m))) {
+        CHECK_EQ_INT(c->attention_bias, 1);
+        CHECK_EQ_INT(c->mlp_bias, 1);
+        CHECK_EQ_INT(c->n_kv_heads, 1);
+        CHECK(joule_model_role(m, JOULE_ROLE_O_B, 1) != NULL);
     }
     joule_model_free(m);
     const char *dt[][2] = {{"models/llama_float16", "f16"},
@@ -237,6 +257,12 @@ static void test_transformers5_keys(void)
     const char *heads = "{\"model_type\":\"gpt2\",\"vocab_size\":5,\"n_embd\":64,"
                         "\"n_layer\":1,\"n_head\":5}";
     CHECK_EQ_INT(joule_model_parse_config(heads, strlen(heads), &c), JOULE_ERR_FORMAT);
+    /* a huge hidden size without intermediate_size: refused, no 4 × hidden overflow (UBSan;
+     * found by fuzz_hf_config) */
+    const char *wide = "{\"model_type\":\"phi\",\"vocab_size\":4,\"hidden_size\":842184976,"
+                       "\"num_attention_heads\":4}";
+    CHECK_EQ_INT(joule_model_parse_config(wide, strlen(wide), &c), JOULE_ERR_FORMAT);
+    CHECK(strstr(joule_last_error(), "hidden_size") != NULL);
     CHECK_EQ_INT(joule_model_parse_config("[1,2]", 5, &c), JOULE_ERR_FORMAT);
     CHECK_EQ_INT(joule_model_parse_config("{", 1, &c), JOULE_ERR_FORMAT);
 }
@@ -417,6 +443,19 @@ static void test_bad_files(void)
     d = bad_dir(NULL);
     write_with_header(d, "model.safetensors", h);
     expect_fail(d, JOULE_ERR_FORMAT, "overlap");
+
+    /* an empty tensor between two overlapping ones does not hide the overlap */
+    static const char hidden[] =
+        "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},\"z\":{\"dtype\":"
+        "\"F32\",\"shape\":[0],\"data_offsets\":[4,4]},\"b\":{\"dtype\":\"F32\",\"shape\":[1],"
+        "\"data_offsets\":[8,12]}}";
+    unsigned char buf[8 + sizeof hidden - 1 + 16];
+    memset(buf, 0, sizeof buf);
+    buf[0] = (unsigned char)(sizeof hidden - 1);
+    memcpy(buf + 8, hidden, sizeof hidden - 1);
+    struct joule_st_file f;
+    CHECK_EQ_INT(joule_safetensors_parse(buf, sizeof buf, "hidden", &f), JOULE_ERR_FORMAT);
+    CHECK(strstr(joule_last_error(), "'a' and 'b' overlap") != NULL);
     cJSON_Delete(h);
 
     h = good_header(); /* shape whose element count overflows */

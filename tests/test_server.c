@@ -612,6 +612,8 @@ static void test_errors(void)
         "{\"prompt\":\"a\",\"n\":2}",
         "{\"prompt\":\"a\",\"echo\":true}",
         "{\"prompt\":[1,2,600]}",
+        "{\"prompt\":\"a\\u0000b\"}", /* would be cut at the NUL (fuzz_completion_request) */
+        "{\"prompt\":\"a\",\"stop\":[\"x\\u0000\"]}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         expect_error(port, "POST", "/v1/completions", bad[i], -1, auth, 400, NULL);
@@ -1185,8 +1187,8 @@ static void *soak_main(void *arg)
     CURL *h = curl_easy_init();
     static const char *const bodies[] = {
         "{\"prompt\":\"def add(a, b):\",\"max_tokens\":16,\"temperature\":0}",
-        "{\"prompt\":\"import sys\\n\",\"max_tokens\":12,\"temperature\":0.7,\"seed\":3,"
-        "\"stream\":true}",
+        ("{\"prompt\":\"import sys\\n\",\"max_tokens\":12,\"temperature\":0.7,\"seed\":3,"
+         "\"stream\":true}"), /* one element: parenthesized for clang -Wstring-concatenation */
         "{\"prompt\":[1,2,3,4],\"max_tokens\":8,\"stop\":[\"e\",\"\\n\"]}",
     };
     for (long n = 0; joule_now_ns() < k->until_ns; n++) {
@@ -1382,9 +1384,57 @@ static void test_cli_serve_energy_sigterm(void)
     }
 }
 
+/* ---- the incremental detokenizer ------------------------------------------------ */
+
+static enum joule_status tok_decode(void *user, const int32_t *ids, size_t n, char *out, size_t cap,
+                                    size_t *n_bytes)
+{
+    return joule_tokenizer_decode(user, ids, n, 1, out, cap, n_bytes);
+}
+
+/* A prompt of ids that ends inside a character which the first generated token completes:
+ * the stream carries the whole character, never a lone continuation byte (invalid UTF-8;
+ * found by fuzz_completion_request), and streaming agrees with the one-shot answer. */
+static void test_detok_prompt_cut_in_character(void)
+{
+    struct joule_tokenizer *t = NULL;
+    CHECK_OK(joule_tokenizer_load(test_fixture("tokenizers/gpt2/tokenizer.json"), &t));
+    if (!t) return;
+    const char *text = "x\xF0\x9F\x98\x80y"; /* x, U+1F600, y */
+    int32_t ids[16];
+    size_t n = 0;
+    CHECK_OK(joule_tokenizer_encode(t, text, strlen(text), 0, ids, 16, &n));
+    /* find a cut inside the emoji: the prefix decodes to text ending in U+FFFD */
+    struct joule_server_backend be = {.user = t, .decode = tok_decode};
+    struct joule_sbuf head = {0}, out = {0}, once = {0};
+    size_t cut = 0;
+    for (size_t k = 1; k < n && !cut; k++) {
+        CHECK_OK(joule_server_decode(&be, ids, k, &head));
+        if (head.len >= 3 && !memcmp(head.data + head.len - 3, "\xEF\xBF\xBD", 3)) cut = k;
+    }
+    CHECK(cut > 0); /* GPT-2 splits the emoji's bytes over two tokens */
+    struct joule_detok d;
+    CHECK_OK(joule_detok_init(&d, &be, ids, cut));
+    for (size_t i = cut; i < n; i++)
+        CHECK_OK(joule_detok_push(&d, ids[i], &out));
+    CHECK_OK(joule_detok_finish(&d, &out));
+    joule_detok_free(&d);
+    CHECK_EQ_STR(out.data ? out.data : "", "\xF0\x9F\x98\x80y");
+    CHECK_OK(joule_detok_init(&d, &be, ids, cut));
+    CHECK_OK(joule_detok_add(&d, ids + cut, n - cut));
+    CHECK_OK(joule_detok_finish(&d, &once));
+    joule_detok_free(&d);
+    CHECK_EQ_STR(once.data ? once.data : "", "\xF0\x9F\x98\x80y");
+    joule_sbuf_free(&head);
+    joule_sbuf_free(&out);
+    joule_sbuf_free(&once);
+    joule_tokenizer_free(t);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    RUN(test_detok_prompt_cut_in_character);
     RUN(test_basic_routes);
     RUN(test_stream_and_stop);
     RUN(test_study_routes);

@@ -16,6 +16,7 @@
 #include "joule/model.h"
 #include "joule/synth.h"
 #include "joule/tokenizer.h"
+#include "model/dtype.h"
 #include "model/synth_internal.h"
 #include "test.h"
 #include "util/fileio.h"
@@ -365,18 +366,18 @@ static void test_pretokenize_and_bpe(void)
 static void test_half_conversions(void)
 {
     /* expected bit patterns from Python's struct 'e' (IEEE binary16) and bfloat16 RNE */
-    CHECK_EQ_INT(joule_synth_f32_to_f16(1.0f), 0x3c00);
-    CHECK_EQ_INT(joule_synth_f32_to_f16(0.02f), 0x251f);
-    CHECK_EQ_INT(joule_synth_f32_to_f16(-2.5f), 0xc100);
-    CHECK_EQ_INT(joule_synth_f32_to_f16(1e-7f), 0x0002); /* subnormal */
-    CHECK_EQ_INT(joule_synth_f32_to_f16(6e-5f), 0x03ef);
-    CHECK_EQ_INT(joule_synth_f32_to_f16(65504.0f), 0x7bff);
-    CHECK_EQ_INT(joule_synth_f32_to_f16(70000.0f), 0x7c00); /* overflow: inf */
-    CHECK_EQ_INT(joule_synth_f32_to_f16(1e-8f), 0x0000);
-    CHECK_EQ_INT(joule_synth_f32_to_bf16(1.0f), 0x3f80);
-    CHECK_EQ_INT(joule_synth_f32_to_bf16(0.02f), 0x3ca4);
-    CHECK_EQ_INT(joule_synth_f32_to_bf16(-2.5f), 0xc020);
-    CHECK_EQ_INT(joule_synth_f32_to_bf16(1e-7f), 0x33d7);
+    CHECK_EQ_INT(joule_f32_to_f16(1.0f), 0x3c00);
+    CHECK_EQ_INT(joule_f32_to_f16(0.02f), 0x251f);
+    CHECK_EQ_INT(joule_f32_to_f16(-2.5f), 0xc100);
+    CHECK_EQ_INT(joule_f32_to_f16(1e-7f), 0x0002); /* subnormal */
+    CHECK_EQ_INT(joule_f32_to_f16(6e-5f), 0x03ef);
+    CHECK_EQ_INT(joule_f32_to_f16(65504.0f), 0x7bff);
+    CHECK_EQ_INT(joule_f32_to_f16(70000.0f), 0x7c00); /* overflow: inf */
+    CHECK_EQ_INT(joule_f32_to_f16(1e-8f), 0x0000);
+    CHECK_EQ_INT(joule_f32_to_bf16(1.0f), 0x3f80);
+    CHECK_EQ_INT(joule_f32_to_bf16(0.02f), 0x3ca4);
+    CHECK_EQ_INT(joule_f32_to_bf16(-2.5f), 0xc020);
+    CHECK_EQ_INT(joule_f32_to_bf16(1e-7f), 0x33d7);
 }
 
 /* The study's shapes: the fields of data/paper-model-shapes.json (bos/eos ids

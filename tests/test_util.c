@@ -1,5 +1,6 @@
 /* util: status detail, files, atomic writes, JSON helpers. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "test.h"
 #include "joule/status.h"
@@ -52,6 +53,40 @@ static void test_files(void)
     CHECK_EQ_INT(joule_json_load_file(path, 1 << 20, &j), JOULE_ERR_FORMAT);
 }
 
+/* \u0000 escapes are found exactly: an odd run of backslashes escapes the 'u' */
+static void test_json_nul_escape(void)
+{
+    static const struct {
+        const char *text;
+        int want;
+    } cases[] = {
+        {"{\"p\":\"a\\u0000b\"}", 1},   /* "a\u0000b" */
+        {"{\"p\":\"a\\\\u0000b\"}", 0}, /* "a\\u0000b": an escaped backslash, then text */
+        {"{\"p\":\"\\\\\\u0000\"}", 1}, /* "\\\u0000" */
+        {"{\"p\":\"\\u0001\\u00000\"}", 1},
+        {"{\"p\":\"u0000\"}", 0},
+        {"{\"p\":\"\\u000\"}", 0},
+        {"\\", 0},
+        {"", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *t = cases[i].text;
+        CHECK_EQ_INT(joule_json_has_nul_escape(t, strlen(t)), cases[i].want);
+        /* and cJSON agrees: the string really is cut short exactly when found */
+        cJSON *j = cJSON_Parse(t);
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "p");
+        if (cJSON_IsString(p)) {
+            const char *open = strchr(t + 5, '"') + 1, *close = strrchr(t, '"');
+            size_t raw = (size_t)(close - open), unesc = 0;
+            for (size_t k = 0; k < raw; k++, unesc++)
+                if (open[k] == '\\') k += open[k + 1] == 'u' ? 5 : 1;
+            CHECK_EQ_INT(strlen(p->valuestring) < unesc, cases[i].want);
+        }
+        cJSON_Delete(j);
+    }
+    CHECK_EQ_INT(joule_json_has_nul_escape("\\u0000", 5), 0); /* the length bounds the scan */
+}
+
 static void test_clock(void)
 {
     int64_t a = joule_now_ns();
@@ -67,6 +102,7 @@ int main(void)
 {
     RUN(test_status_strings);
     RUN(test_files);
+    RUN(test_json_nul_escape);
     RUN(test_clock);
     return test_summary();
 }

@@ -23,9 +23,10 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/out/device_check}
 mkdir -p "$OUT"
-exec > >(tee -a "$OUT/device_check.log") 2>&1
 export PYTHONUNBUFFERED=1
 T0=$(date +%s)
+
+main() {
 step() { echo; echo "=== [+$(($(date +%s) - T0))s] $*"; }
 W=$(mktemp -d /tmp/joule-devcheck.XXXXXX)
 J=$W/json
@@ -42,23 +43,30 @@ gcc --version | head -1
 cmake --version | head -1
 git log --oneline -1 2>/dev/null || true
 
-B=build-device
+B=
 if [ -z "${JOULE_DEVCHECK_FALLBACK:-}" ] && command -v pkg-config >/dev/null &&
     pkg-config --exists libcjson libmicrohttpd libcurl sqlite3 zlib; then
     step "full build (JOULE_CUDA=ON, sm_90)"
-    cmake -S . -B $B -DCMAKE_BUILD_TYPE=Release -DJOULE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
-        -DJOULE_WERROR=OFF >"$W/cmake.log" 2>&1 || { cat "$W/cmake.log"; echo "configure failed"; exit 1; }
-    cmake --build $B -j"$NPROC" --target joule test_cuda bench_decode || { echo "build failed"; exit 1; }
-    JOULE=$B/joule
-else
-    step "fallback build (no system -dev packages here; cJSON and zlib from .devdeps)"
+    if cmake -S . -B build-device -DCMAKE_BUILD_TYPE=Release -DJOULE_CUDA=ON \
+        -DCMAKE_CUDA_ARCHITECTURES=90 -DJOULE_WERROR=OFF >"$W/cmake.log" 2>&1 &&
+        cmake --build build-device -j"$NPROC" --target joule test_cuda bench_decode; then
+        B=build-device
+        JOULE=$B/joule
+    else
+        tail -30 "$W/cmake.log"
+        echo "full build failed: trying the fallback build"
+    fi
+fi
+if [ -z "$B" ]; then
+    step "fallback build (cJSON and zlib from .devdeps; util, model, tokenizer, engine only)"
     if [ ! -f .devdeps/lib/libcjson.so.1 ]; then
         echo "missing .devdeps/: run bench/cuda/prepare_devdeps.sh on the build machine and carry .devdeps"
         exit 1
     fi
-    cmake -S bench/cuda -B $B -DCMAKE_CUDA_ARCHITECTURES=90 >"$W/cmake.log" 2>&1 ||
+    cmake -S bench/cuda -B build-device-mini -DCMAKE_CUDA_ARCHITECTURES=90 >"$W/cmake.log" 2>&1 ||
         { cat "$W/cmake.log"; echo "configure failed"; exit 1; }
-    cmake --build $B -j"$NPROC" || { echo "build failed"; exit 1; }
+    cmake --build build-device-mini -j"$NPROC" || { echo "build failed"; exit 1; }
+    B=build-device-mini
     JOULE=$B/joule-mini
 fi
 
@@ -102,3 +110,7 @@ python3 bench/cuda/summarize.py table "$J" "$OUT"
 nvidia-smi --query-gpu=name,temperature.gpu,power.draw,clocks.sm --format=csv || true
 rm -rf "$W"
 step "done"
+}
+
+main "$@" 2>&1 | tee -a "$OUT/device_check.log"
+exit "${PIPESTATUS[0]}"

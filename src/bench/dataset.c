@@ -8,6 +8,7 @@
 #include <zlib.h>
 
 #include "util/fileio.h"
+#include "util/json.h"
 
 struct joule_dataset_params joule_dataset_default_params(void)
 {
@@ -142,6 +143,12 @@ enum joule_status joule_dataset_build(const char *in_path, const struct joule_to
         if (!cJSON_IsObject(j)) {
             cJSON_Delete(j);
             s = joule_errorf(JOULE_ERR_FORMAT, "%s:%zu: not a JSON object", in_path, lineno);
+            break;
+        }
+        if (joule_json_has_nul_escape(line, (size_t)len)) { /* cJSON cuts strings at a NUL */
+            cJSON_Delete(j);
+            s = joule_errorf(JOULE_ERR_FORMAT, "%s:%zu: a string holds NUL (\\u0000)", in_path,
+                             lineno);
             break;
         }
         const cJSON *tid = cJSON_GetObjectItemCaseSensitive(j, "task_id");

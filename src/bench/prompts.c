@@ -50,6 +50,9 @@ enum joule_status bench_prompts_parse(char *text, const char *path, int limit,
         const char *prompt = NULL;
         if (!cJSON_IsObject(j)) {
             st = joule_errorf(JOULE_ERR_FORMAT, "%s:%d: not a JSON object", path, line_no);
+        } else if (joule_json_has_nul_escape(p, strlen(p))) { /* cJSON cuts strings at a NUL */
+            st = joule_errorf(JOULE_ERR_FORMAT, "%s:%d: a string holds NUL (\\u0000)", path,
+                              line_no);
         } else {
             prompt = joule_json_str(j, "prompt", NULL);
             if (!prompt) prompt = joule_json_str(j, "new_prompt", NULL);

@@ -182,6 +182,10 @@ enum joule_status joule_bench_settings_parse(const char *text, size_t len, const
         cJSON_Delete(root);
         return joule_errorf(JOULE_ERR_FORMAT, "%s: a campaign file is a JSON object", path);
     }
+    if (joule_json_has_nul_escape(text, len)) { /* cJSON would cut the string at the NUL */
+        cJSON_Delete(root);
+        return joule_errorf(JOULE_ERR_FORMAT, "%s: a string holds NUL (\\u0000)", path);
+    }
     const cJSON *v;
     cJSON_ArrayForEach(v, root)
     {

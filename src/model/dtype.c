@@ -46,6 +46,15 @@ uint16_t joule_f32_to_f16(float f)
     return (uint16_t)(sign | h);
 }
 
+uint16_t joule_f32_to_bf16(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u); /* quiet NaN */
+    x += 0x7fffu + ((x >> 16) & 1u);
+    return (uint16_t)(x >> 16);
+}
+
 float joule_round_to_dtype(float x, enum joule_dtype t)
 {
     uint32_t b;

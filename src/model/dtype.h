@@ -14,7 +14,8 @@ extern "C" {
 #endif
 
 float joule_f16_to_f32(uint16_t h);
-uint16_t joule_f32_to_f16(float f); /* round to nearest even; overflow to inf */
+uint16_t joule_f32_to_f16(float f);  /* round to nearest even; overflow to inf */
+uint16_t joule_f32_to_bf16(float f); /* round to nearest even; NaN stays NaN */
 /* x rounded to the nearest f16 / bf16 value (ties to even), as a float; x itself for f32 */
 float joule_round_to_dtype(float x, enum joule_dtype t);
 

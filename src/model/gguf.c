@@ -404,6 +404,7 @@ static int scalar_int(uint32_t t, const unsigned char *p, int64_t *out)
         *out = v.i32;
         break;
     case JOULE_GGUF_UINT64:
+        if (v.u64 > INT64_MAX) return -1; /* does not fit: never a wrapped negative */
         *out = (int64_t)v.u64;
         break;
     default:
@@ -429,6 +430,12 @@ int joule_gguf_kv_float(const struct joule_gguf *g, size_t i, double *out)
     }
     if (kv->type == JOULE_GGUF_FLOAT64) {
         memcpy(out, kv->val, 8);
+        return 0;
+    }
+    if (kv->type == JOULE_GGUF_UINT64) {
+        uint64_t u;
+        memcpy(&u, kv->val, 8);
+        *out = (double)u;
         return 0;
     }
     int64_t v;
@@ -483,6 +490,10 @@ static void fmt_scalar(uint32_t t, const unsigned char *p, char *buf, size_t cap
         snprintf(buf, cap, "%g", d);
     } else if (t == JOULE_GGUF_BOOL) {
         snprintf(buf, cap, "%s", *p ? "true" : "false");
+    } else if (t == JOULE_GGUF_UINT64) {
+        uint64_t u;
+        memcpy(&u, p, 8);
+        snprintf(buf, cap, "%" PRIu64, u);
     } else {
         int64_t v = 0;
         scalar_int(t, p, &v);

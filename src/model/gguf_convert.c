@@ -18,11 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "joule/gguf.h"
-#include "model/synth_internal.h"
+#include "model/dtype.h"
 #include "util/fileio.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -39,37 +40,9 @@ struct joule_gguf_convert_params joule_gguf_convert_default_params(void)
 
 typedef struct joule_tensor src_tensor;
 
-static float half_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, x;
-    if (exp == 0) {
-        float f = ldexpf((float)man, -24);
-        return sign ? -f : f;
-    }
-    if (exp == 31)
-        x = sign | 0x7f800000u | (man << 13);
-    else
-        x = sign | ((exp + 112) << 23) | (man << 13);
-    float f;
-    memcpy(&f, &x, 4);
-    return f;
-}
-
 static float src_at(const src_tensor *t, size_t i)
 {
-    const unsigned char *d = t->data;
-    if (t->dtype == JOULE_DTYPE_F32) {
-        float f;
-        memcpy(&f, d + 4 * i, 4);
-        return f;
-    }
-    uint16_t h;
-    memcpy(&h, d + 2 * i, 2);
-    if (t->dtype == JOULE_DTYPE_F16) return half_to_f32(h);
-    uint32_t x = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &x, 4);
-    return f;
+    return joule_elem_f32(t->data, t->dtype, i);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -532,6 +505,22 @@ static enum joule_status write_tokenizer(struct buf *b, const char *dir, const c
 /* Tensor data.                                                              */
 /* ------------------------------------------------------------------------- */
 
+/* Ask the kernel to reclaim the source pages of a converted tensor, so that converting a
+ * 12 GB checkpoint does not keep 12 GB resident. MADV_PAGEOUT keeps contents (clean file
+ * pages are re-read, anonymous ones — tensors the loader copied — go to swap or stay):
+ * a hint only, never a change of data. */
+static void drop_pages(const void *p, size_t n)
+{
+#ifdef MADV_PAGEOUT
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1), e = ((uintptr_t)p + n) & ~(pg - 1);
+    if (e > a) (void)madvise((void *)a, e - a, MADV_PAGEOUT);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 static uint64_t out_bytes(uint32_t type, uint64_t ne0, uint64_t rows)
 {
     switch (type) {
@@ -550,8 +539,8 @@ static int write_row(FILE *f, uint32_t type, const float *row, uint64_t n, unsig
     if (type == JOULE_GGML_F32) return fwrite(row, 4, (size_t)n, f) == n ? 0 : -1;
     if (type == JOULE_GGML_F16 || type == JOULE_GGML_BF16) {
         for (uint64_t i = 0; i < n; i++) {
-            uint16_t h = type == JOULE_GGML_F16 ? joule_synth_f32_to_f16(row[i])
-                                                : joule_synth_f32_to_bf16(row[i]);
+            uint16_t h =
+                type == JOULE_GGML_F16 ? joule_f32_to_f16(row[i]) : joule_f32_to_bf16(row[i]);
             memcpy(tmp + 2 * i, &h, 2);
         }
         k = 2 * (size_t)n;
@@ -562,7 +551,7 @@ static int write_row(FILE *f, uint32_t type, const float *row, uint64_t n, unsig
             for (int i = 0; i < 32; i++)
                 amax = fmaxf(amax, fabsf(x[i]));
             float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-            uint16_t dh = joule_synth_f32_to_f16(d);
+            uint16_t dh = joule_f32_to_f16(d);
             unsigned char *o = tmp + 34 * blk;
             memcpy(o, &dh, 2);
             for (int i = 0; i < 32; i++)
@@ -750,6 +739,7 @@ enum joule_status joule_gguf_convert(const char *model_dir, const char *out_path
             get_row(o, r, row);
             bad = write_row(f, o->type, row, o->ne0, rowbuf) != 0;
         }
+        drop_pages(o->src->data, o->src->nbytes);
         uint64_t padn = (32 - o->nbytes % 32) % 32;
         if (!bad && padn) bad = fwrite(zeros, 1, (size_t)padn, f) != padn;
     }

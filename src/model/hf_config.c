@@ -124,8 +124,10 @@ enum joule_status joule_model_parse_config(const char *json_text, size_t len,
     c->head_dim = c->n_heads > 0 ? c->hidden_size / c->n_heads : 0;
     if (c->arch == JOULE_ARCH_LLAMA || c->arch == JOULE_ARCH_GEMMA)
         c->head_dim = get_int(root, KEYS("head_dim"), c->head_dim);
+    /* 4 × hidden by default; a hidden size out of range is refused below (no overflow here) */
     c->intermediate_size =
-        get_int(root, KEYS("intermediate_size", "n_inner", "ffn_dim"), 4 * c->hidden_size);
+        get_int(root, KEYS("intermediate_size", "n_inner", "ffn_dim"),
+                c->hidden_size > 0 && c->hidden_size <= (1 << 16) ? 4 * c->hidden_size : 0);
     c->max_positions =
         get_int(root, KEYS("max_position_embeddings", "n_positions", "seq_length", "n_ctx"), 2048);
     double d;

@@ -186,13 +186,17 @@ enum joule_status joule_safetensors_parse(const unsigned char *buf, size_t size,
     }
     /* No two tensors may share bytes, and no name may appear twice. */
     qsort(sorted, out->n_tensors, sizeof *sorted, by_offset);
-    for (size_t i = 1; i < out->n_tensors; i++) {
-        const struct joule_st_tensor *a = sorted[i - 1], *b = sorted[i];
-        if (b->nbytes && a->offset + a->nbytes > b->offset) {
-            s = joule_errorf(JOULE_ERR_FORMAT, "%s: tensors '%s' and '%s' overlap", label, a->name,
-                             b->name);
+    /* against the furthest-reaching earlier tensor, not only the previous one (an empty
+     * tensor in between must not hide an overlap) */
+    const struct joule_st_tensor *reach = NULL;
+    for (size_t i = 0; i < out->n_tensors; i++) {
+        const struct joule_st_tensor *b = sorted[i];
+        if (reach && b->nbytes && reach->offset + reach->nbytes > b->offset) {
+            s = joule_errorf(JOULE_ERR_FORMAT, "%s: tensors '%s' and '%s' overlap", label,
+                             reach->name, b->name);
             goto done;
         }
+        if (!reach || b->offset + b->nbytes > reach->offset + reach->nbytes) reach = b;
     }
     qsort(sorted, out->n_tensors, sizeof *sorted, by_name);
     for (size_t i = 1; i < out->n_tensors; i++)

@@ -12,6 +12,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "model/dtype.h"
 #include "model/synth_internal.h"
 #include "model/synth_shapes_table.h"
 #include "util/fileio.h"
@@ -446,36 +447,6 @@ static uint64_t fnv1a(const char *s)
     return h;
 }
 
-uint16_t joule_synth_f32_to_f16(float f)
-{
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    uint32_t sign = (x >> 16) & 0x8000u, exp = (x >> 23) & 0xffu, man = x & 0x7fffffu;
-    if (exp == 0xff) return (uint16_t)(sign | 0x7c00u | (man ? 0x200u : 0));
-    int e = (int)exp - 127 + 15;
-    if (e >= 31) return (uint16_t)(sign | 0x7c00u);
-    if (e <= 0) {
-        if (e < -10) return (uint16_t)sign;
-        man |= 0x800000u;
-        int shift = 14 - e;
-        uint32_t half = man >> shift, rem = man & ((1u << shift) - 1), mid = 1u << (shift - 1);
-        if (rem > mid || (rem == mid && (half & 1))) half++;
-        return (uint16_t)(sign | half);
-    }
-    uint32_t half = ((uint32_t)e << 10) | (man >> 13), rem = man & 0x1fffu;
-    if (rem > 0x1000u || (rem == 0x1000u && (half & 1))) half++; /* may carry into inf: right */
-    return (uint16_t)(sign | half);
-}
-
-uint16_t joule_synth_f32_to_bf16(float f)
-{
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u); /* NaN */
-    x += 0x7fffu + ((x >> 16) & 1u);
-    return (uint16_t)(x >> 16);
-}
-
 static size_t dtype_size(enum joule_dtype t)
 {
     return t == JOULE_DTYPE_F32 ? 4 : 2;
@@ -519,8 +490,8 @@ static int write_values(FILE *f, const struct synth_tensor *t, enum joule_dtype 
             w = fwrite(vals, 4, k, f); /* little-endian hosts only (x86-64, aarch64) */
         } else {
             for (size_t i = 0; i < k; i++)
-                half[i] = dt == JOULE_DTYPE_F16 ? joule_synth_f32_to_f16(vals[i])
-                                                : joule_synth_f32_to_bf16(vals[i]);
+                half[i] =
+                    dt == JOULE_DTYPE_F16 ? joule_f32_to_f16(vals[i]) : joule_f32_to_bf16(vals[i]);
             w = fwrite(half, 2, k, f);
         }
         if (w != k) return -1;

@@ -7,10 +7,6 @@
 
 #include "joule/status.h"
 
-/* IEEE half and bfloat16 from float, rounding to nearest even. */
-uint16_t joule_synth_f32_to_f16(float f);
-uint16_t joule_synth_f32_to_bf16(float f);
-
 /* Byte-level BPE learned from a text. Symbols 0..255 are the bytes; each merge
  * k joins merges[3k] and merges[3k+1] into merges[3k+2], a new symbol or, when
  * the joined bytes already form one, that symbol (token strings stay unique).

@@ -70,6 +70,7 @@ static double pooled_median(const struct joule_report *r, int metric, int cat, s
     for (size_t m = 0; m < r->nmodels; m++) {
         if (cat != CAT_COUNT && r->models[m].cat != cat) continue;
         const struct rcell *c = report_cell(r, metric, m, conf);
+        if (!c->n) continue; /* an empty cell has no buffer (memcpy from NULL is UB) */
         memcpy(v + o, c->v, c->n * sizeof *v);
         o += c->n;
     }
@@ -661,8 +662,13 @@ static void svg_boxplot(const struct joule_report *r, int mt, struct joule_rbuf 
     if (slot < 70.0) slot = 70.0;
     double x0 = 80.0, plot_w = slot * (double)ncf;
     double width = x0 + plot_w + 20.0;
-    if (width < 960.0) width = 960.0;
-    size_t legend_rows = (nm + 2) / 3;
+    /* narrow plots for few configurations, so that the page shows them side by side; the
+     * legend takes up to 3 columns of 290 px, as many as the width holds */
+    if (width < 440.0) width = 440.0;
+    size_t legend_cols = (size_t)((width - x0) / 290.0);
+    if (legend_cols < 1) legend_cols = 1;
+    if (legend_cols > 3) legend_cols = 3;
+    size_t legend_rows = (nm + legend_cols - 1) / legend_cols;
     double y0 = 30.0, y1 = 330.0, height = y1 + 60.0 + 18.0 * (double)legend_rows;
     double lo = INFINITY, hi = -INFINITY;
     for (size_t m = 0; m < nm; m++)
@@ -674,7 +680,8 @@ static void svg_boxplot(const struct joule_report *r, int mt, struct joule_rbuf 
             }
         }
     struct yscale ys = {0, lo, hi, y0, y1};
-    if (lo > 0 && hi / lo > 50.0) {
+    /* log scale only where the decades are representable (10^floor .. 10^ceil finite, > 0) */
+    if (lo >= 1e-300 && hi <= 1e300 && hi / lo > 50.0) {
         ys.log = 1;
         ys.lo = pow(10.0, floor(log10(lo)));
         ys.hi = pow(10.0, ceil(log10(hi)));
@@ -696,14 +703,14 @@ static void svg_boxplot(const struct joule_report *r, int mt, struct joule_rbuf 
     joule_rbuf_puts(b, "<text x=\"10\" y=\"18\" font-size=\"14\" font-weight=\"bold\">");
     joule_rbuf_html(b, joule_report_metric_label(mt));
     joule_rbuf_printf(b, "%s%s</text>\n", ys.log ? " (log scale)" : "",
-                      r->estimated[mt] ? " (includes modelled energy: no counter)" : "");
+                      r->estimated[mt] ? " (estimated: no energy counter)" : "");
     /* axes and ticks */
     joule_rbuf_printf(b,
                       "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\"/>\n"
                       "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\"/>\n",
                       x0, y0, x0, y1, x0, y1, x0 + plot_w, y1);
     if (ys.log) {
-        for (double t = ys.lo; t <= ys.hi * 1.0001; t *= 10.0) {
+        for (double t = ys.lo; t <= ys.hi * 1.0001 && t > 0 && isfinite(t); t *= 10.0) {
             double y = ymap(&ys, t);
             joule_rbuf_printf(
                 b,
@@ -715,7 +722,11 @@ static void svg_boxplot(const struct joule_report *r, int mt, struct joule_rbuf 
         double span = ys.hi - ys.lo, step = pow(10.0, floor(log10(span / 5.0)));
         if (span / step > 10) step *= 2;
         if (span / step > 10) step *= 2.5;
-        for (double t = ceil(ys.lo / step) * step; t <= ys.hi + 1e-9 * span; t += step) {
+        /* at most a few dozen ticks: with extreme values the step can be below the values'
+         * precision (t += step would not move) or not finite */
+        int ticks = 0;
+        for (double t = ceil(ys.lo / step) * step; t <= ys.hi + 1e-9 * span && ticks < 50;
+             t += step, ticks++) {
             double y = ymap(&ys, t);
             joule_rbuf_printf(
                 b,
@@ -782,7 +793,8 @@ static void svg_boxplot(const struct joule_report *r, int mt, struct joule_rbuf 
     }
     /* legend: one colour per model */
     for (size_t m = 0; m < nm; m++) {
-        double lx = x0 + 290.0 * (double)(m % 3), ly = y1 + 40.0 + 18.0 * (double)(m / 3);
+        double lx = x0 + 290.0 * (double)(m % legend_cols),
+               ly = y1 + 40.0 + 18.0 * (double)(m / legend_cols);
         joule_rbuf_printf(b,
                           "<rect class=\"legend\" x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" "
                           "fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">",
@@ -853,14 +865,16 @@ static cJSON *stats_json(const struct joule_report *r)
 /* ---- index.html ------------------------------------------------------------------------- */
 
 static const char *g_css =
-    "body{font-family:sans-serif;margin:24px;color:#222;max-width:1400px}"
+    "body{font-family:sans-serif;font-size:14px;margin:24px;color:#222;max-width:1400px}"
     "h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ccc;padding-bottom:4px;"
     "margin-top:32px}h3{font-size:15px}"
     "table{border-collapse:collapse;margin:12px 0;font-size:12px}"
     "caption{text-align:left;font-weight:bold;padding:4px 0}"
     "th,td{border:1px solid #ccc;padding:3px 6px;text-align:right}"
     "th:first-child,td:first-child{text-align:left}"
-    "th{background:#f2f2f2}.plot{overflow-x:auto}.note{color:#555;font-size:13px}";
+    "th{background:#f2f2f2}.plots{display:flex;flex-wrap:wrap;gap:8px 32px}"
+    ".plot{overflow-x:auto;max-width:100%}.note{color:#555;font-size:13px}"
+    ".warn{background:#fff4e0;border-left:4px solid #e69500;padding:6px 10px;font-size:13px}";
 
 enum joule_status joule_report_write(const struct joule_report *r, const char *dir)
 {
@@ -890,22 +904,17 @@ enum joule_status joule_report_write(const struct joule_report *r, const char *d
         r->skipped ? " (some skipped: not finite)" : "", r->params.alpha, r->params.small_max_m,
         r->params.medium_max_m);
 
-    /* plots first, so the page opens on them */
-    joule_rbuf_puts(&html, "<h2>Box plots</h2>\n");
-    for (int mt = 0; mt < JOULE_REPORT_METRIC_COUNT && !st; mt++) {
-        if (!metric_has_data(r, mt)) continue;
-        svg.len = 0;
-        joule_rbuf_puts(&svg, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        size_t start = svg.len;
-        svg_boxplot(r, mt, &svg);
-        char fn[256];
-        snprintf(fn, sizeof fn, "plots/%s.svg", joule_report_metric_key(mt));
-        st = write_buf(dir, fn, &svg);
-        joule_rbuf_printf(&html, "<div class=\"plot\" id=\"plot-%s\">\n",
-                          joule_report_metric_key(mt));
-        if (svg.s) joule_rbuf_puts(&html, svg.s + start);
-        joule_rbuf_puts(&html, "</div>\n");
-    }
+    /* The answer first: which configuration to pick and the medians; then the plots, side by
+     * side; then the detail per metric. */
+    size_t n_est = 0;
+    for (int mt = 0; mt < JOULE_REPORT_METRIC_COUNT; mt++)
+        n_est += r->estimated[mt];
+    if (n_est)
+        joule_rbuf_puts(&html, "<p class=\"warn\"><b>Estimated energy.</b> This machine has no "
+                               "readable energy counter: energy values come from the documented "
+                               "model (CPU TDP &times; utilisation + RAM), labelled "
+                               "<i>estimated</i> below. Compare configurations with them, "
+                               "never quote them as joules measured.</p>\n");
 
     joule_rbuf_puts(&html, "<h2>Recommendations</h2>\n");
     joule_rbuf_puts(&md, "# Recommendations\n\n");
@@ -921,6 +930,24 @@ enum joule_status joule_report_write(const struct joule_report *r, const char *d
         st = tbl_write(&t, dir, "medians", 0);
     }
     tbl_free(&t);
+
+    joule_rbuf_puts(&html, "<h2>Box plots</h2>\n<div class=\"plots\">\n");
+    for (int mt = 0; mt < JOULE_REPORT_METRIC_COUNT && !st; mt++) {
+        if (!metric_has_data(r, mt)) continue;
+        svg.len = 0;
+        joule_rbuf_puts(&svg, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        size_t start = svg.len;
+        svg_boxplot(r, mt, &svg);
+        char fn[256];
+        snprintf(fn, sizeof fn, "plots/%s.svg", joule_report_metric_key(mt));
+        st = write_buf(dir, fn, &svg);
+        joule_rbuf_printf(&html, "<div class=\"plot\" id=\"plot-%s\">\n",
+                          joule_report_metric_key(mt));
+        if (svg.s) joule_rbuf_puts(&html, svg.s + start);
+        joule_rbuf_puts(&html, "</div>\n");
+    }
+    joule_rbuf_puts(&html, "</div>\n");
+
     for (int mt = 0; mt < JOULE_REPORT_METRIC_COUNT && !st; mt++) {
         if (!metric_has_data(r, mt)) continue;
         char name[128];

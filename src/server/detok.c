@@ -83,8 +83,20 @@ static enum joule_status emit(struct joule_detok *d, struct joule_sbuf *out, int
     enum joule_status s = decode_into(d, d->prefix, d->read, &d->a);
     if (s == JOULE_OK) s = decode_into(d, d->prefix, d->n, &d->b);
     if (s != JOULE_OK) return s;
-    if (d->b.len > d->a.len && (final || !ends_incomplete(&d->b))) {
-        joule_sbuf_append(out, d->b.data + d->a.len, d->b.len - d->a.len);
+    /* The new text starts after the window's old text, which is normally a prefix of it. When
+     * the old text ends in an incomplete character that the new tokens complete (a prompt of
+     * ids cut inside a character), the bytes differ from that character on: emit the whole
+     * character, not the bytes past the old length (a lone continuation byte: invalid UTF-8). */
+    size_t k = d->a.len;
+    if (ends_incomplete(&d->a) && (d->b.len < k || memcmp(d->a.data, d->b.data, k))) {
+        size_t m = d->b.len < k ? d->b.len : k;
+        for (k = 0; k < m && d->a.data[k] == d->b.data[k]; k++)
+            ;
+        while (k > 0 && ((unsigned char)d->b.data[k] & 0xC0) == 0x80)
+            k--;
+    }
+    if (d->b.len > k && (final || !ends_incomplete(&d->b))) {
+        joule_sbuf_append(out, d->b.data + k, d->b.len - k);
         d->prefix = d->read;
         d->read = d->n;
         /* drop ids left of the window so the buffer stays small */

@@ -196,6 +196,10 @@ static enum joule_status parse_object(const char *body, size_t len, cJSON **root
         cJSON_Delete(j);
         return fail(err, 400, NULL, "the request body must be a JSON object");
     }
+    if (joule_json_has_nul_escape(body, len)) { /* cJSON would cut the string at the NUL */
+        cJSON_Delete(j);
+        return fail(err, 400, NULL, "strings in the request must not contain NUL (\\u0000)");
+    }
     *root = j;
     return JOULE_OK;
 }

@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util/fileio.h"
 
@@ -49,4 +50,18 @@ const char *joule_json_str(const cJSON *obj, const char *key, const char *def)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     return cJSON_IsString(v) && v->valuestring ? v->valuestring : def;
+}
+
+int joule_json_has_nul_escape(const char *text, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] != '\\') continue;
+        size_t j = i;
+        while (j < len && text[j] == '\\')
+            j++;
+        /* an odd run of backslashes escapes the character after it */
+        if ((j - i) % 2 && len - j >= 5 && !memcmp(text + j, "u0000", 5)) return 1;
+        i = j - 1;
+    }
+    return 0;
 }

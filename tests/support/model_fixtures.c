@@ -12,8 +12,22 @@
 #include "util/json.h"
 
 const char *const test_model_fixtures[] = {
-    "gpt2",          "gpt2_codeparrot_flags", "gpt_bigcode", "gpt_neox", "bloom", "llama",
-    "llama_float16", "llama_bfloat16",        "gemma",       "phi",      NULL,
+    "gpt2",
+    "gpt2_codeparrot_flags",
+    "gpt_bigcode",
+    "gpt_neox",
+    "bloom",
+    "llama",
+    "llama_float16",
+    "llama_bfloat16",
+    "gemma",
+    "phi",
+    /* variants made for the native engine (see PROVENANCE.md) */
+    "gpt_neox_sequential",
+    "bloom_6heads_postln",
+    "gpt_bigcode_mha",
+    "llama_bias_mqa",
+    NULL,
 };
 
 int test_file_exists(const char *path)

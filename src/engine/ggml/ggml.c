@@ -34,13 +34,11 @@ struct ggml_impl {
     char dtype[16];
 };
 
+/* llama.cpp's log: errors always, everything with JOULE_GGML_VERBOSE set. */
 static void quiet_log(enum ggml_log_level level, const char *text, void *user)
 {
     (void)user;
-    if (level == GGML_LOG_LEVEL_ERROR && getenv("JOULE_GGML_VERBOSE") == NULL)
-        fputs(text, stderr);
-    else if (getenv("JOULE_GGML_VERBOSE"))
-        fputs(text, stderr);
+    if (level == GGML_LOG_LEVEL_ERROR || getenv("JOULE_GGML_VERBOSE")) fputs(text, stderr);
 }
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -87,15 +85,27 @@ static int has_suffix(const char *s, const char *suf)
     return n >= k && !strcmp(s + n - k, suf);
 }
 
+/* Whether the cached GGUF `gguf` is at least as new as every source file of `dir`. */
+static int cache_fresh(const char *gguf, const char *dir)
+{
+    static const char *const src[] = {"config.json", "model.safetensors",
+                                      "model.safetensors.index.json", "tokenizer.json"};
+    if (!joule_is_file(gguf)) return 0;
+    for (size_t i = 0; i < sizeof src / sizeof src[0]; i++) {
+        char p[4096];
+        if (joule_path_join(p, sizeof p, dir, src[i]) != JOULE_OK) return 0;
+        if (!newer_than(gguf, p)) return 0;
+    }
+    return 1;
+}
+
 /* A GGUF for `dir`: cached beside it, or converted now (beside it, else in $TMPDIR). */
 static enum joule_status gguf_for_dir(const char *dir, int q8, char *out, size_t cap)
 {
-    char cfg[4096];
     const char *file = q8 ? "model.joule-q8_0.gguf" : "model.joule.gguf";
-    enum joule_status st = joule_path_join(cfg, sizeof cfg, dir, "config.json");
-    if (st == JOULE_OK) st = joule_path_join(out, cap, dir, file);
+    enum joule_status st = joule_path_join(out, cap, dir, file);
     if (st != JOULE_OK) return st;
-    if (joule_is_file(out) && newer_than(out, cfg)) return JOULE_OK;
+    if (cache_fresh(out, dir)) return JOULE_OK;
     struct joule_gguf_convert_params p = joule_gguf_convert_default_params();
     p.type = q8 ? JOULE_DTYPE_Q8_0 : JOULE_DTYPE_COUNT;
     if (access(dir, W_OK) == 0 && joule_gguf_convert(dir, out, &p) == JOULE_OK) return JOULE_OK;
@@ -109,7 +119,7 @@ static enum joule_status gguf_for_dir(const char *dir, int q8, char *out, size_t
     if (snprintf(out, cap, "%s/joule-%016llx%s.gguf", tmp && *tmp ? tmp : "/tmp",
                  (unsigned long long)h, q8 ? "-q8_0" : "") >= (int)cap)
         return joule_errorf(JOULE_ERR_LIMIT, "ggml: path too long");
-    if (joule_is_file(out) && newer_than(out, cfg)) return JOULE_OK;
+    if (cache_fresh(out, dir)) return JOULE_OK;
     return joule_gguf_convert(dir, out, &p);
 }
 

@@ -180,16 +180,75 @@ template <> struct wvec<__nv_bfloat16> {
 
 /* ---- kernels -------------------------------------------------------------- */
 
+enum { NK_NONE = 0, NK_LAYER, NK_RMS, NK_RMS1 /* Gemma: x * (1 + w) */, NK_GATED };
+
+/* Normalize one row of D floats with the whole block: LayerNorm (two-pass mean
+ * and variance), RMSNorm, or Gemma's (1 + w) RMSNorm. yr may alias xr. Every
+ * caller uses the same block size, so every caller gets the same bits. */
+__device__ void norm_row(const float *xr, float *yr, const float *__restrict__ w,
+                         const float *__restrict__ b, int D, float eps, int kind, float *sh)
+{
+    if (kind == NK_LAYER) {
+        float s = 0.0f;
+        for (int i = threadIdx.x; i < D; i += blockDim.x)
+            s += xr[i];
+        float mean = block_sum(s, sh) / (float)D;
+        float v = 0.0f;
+        for (int i = threadIdx.x; i < D; i += blockDim.x) {
+            float d = xr[i] - mean;
+            v += d * d;
+        }
+        float r = 1.0f / sqrtf(block_sum(v, sh) / (float)D + eps);
+        __syncthreads(); /* every read of x precedes any write of y */
+        for (int i = threadIdx.x; i < D; i += blockDim.x)
+            yr[i] = (xr[i] - mean) * r * w[i] + (b ? b[i] : 0.0f);
+    } else {
+        float s = 0.0f;
+        for (int i = threadIdx.x; i < D; i += blockDim.x)
+            s += xr[i] * xr[i];
+        float r = 1.0f / sqrtf(block_sum(s, sh) / (float)D + eps);
+        __syncthreads();
+        for (int i = threadIdx.x; i < D; i += blockDim.x)
+            yr[i] = xr[i] * r * (kind == NK_RMS1 ? 1.0f + w[i] : w[i]);
+    }
+}
+
+/* Rows of D, one block each; y may alias x. */
+__global__ void __launch_bounds__(NORM_THREADS)
+    k_norm(const float *x, float *y, const float *__restrict__ w, const float *__restrict__ b,
+           int D, float eps, int kind)
+{
+    __shared__ float sh[32];
+    norm_row(x + (size_t)blockIdx.x * D, y + (size_t)blockIdx.x * D, w, b, D, eps, kind, sh);
+}
+
 /* y[row] = act(W[row,:] · x + bias[row]) + res[row]; W is [N, K] row-major.
  * One warp per row; `vec` = the rows are 16-byte aligned and K is a multiple of
  * the vector width. y may alias res (each element is read, then written, by one lane). */
 template <typename T>
 __global__ void __launch_bounds__(GEMV_WARPS * 32)
-    k_gemv(const T *__restrict__ W, const float *__restrict__ x, float *y,
-           const float *__restrict__ bias, const float *res, int N, int K, int act, int vec)
+    k_gemv(const T *__restrict__ W, const float *__restrict__ x_in, float *y,
+           const float *__restrict__ bias, const float *res, int N, int K, int act, int vec,
+           const float *__restrict__ nw, const float *__restrict__ nb, float eps, int nkind,
+           int gate_act)
 {
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     int row = blockIdx.x * GEMV_WARPS + warp;
+    const float *x = x_in;
+    if (nkind != NK_NONE) {
+        /* the step before this projection, fused: each block writes its input into
+         * shared memory (dynamic, K floats) exactly as k_norm or k_gated would:
+         * x normalized, or (NK_GATED) gate_act(x[i]) * x[K + i] */
+        __shared__ float sh[32];
+        DYN_SMEM(float, xs);
+        if (nkind == NK_GATED)
+            for (int i = threadIdx.x; i < K; i += blockDim.x)
+                xs[i] = act_apply(x_in[i], gate_act) * x_in[K + i];
+        else
+            norm_row(x_in, xs, nw, nb, K, eps, nkind, sh);
+        __syncthreads();
+        x = xs;
+    }
     if (row >= N) return;
     const T *w = W + (size_t)row * K;
     float acc = 0.0f;
@@ -205,7 +264,7 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32)
             const float4 *x4 = (const float4 *)(x + (size_t)i * V);
 #pragma unroll
             for (int j = 0; j < V / 4; j++) {
-                float4 xv = __ldg(x4 + j);
+                float4 xv = x4[j]; /* global (L1/L2-resident) or shared */
                 acc += f[4 * j] * xv.x + f[4 * j + 1] * xv.y + f[4 * j + 2] * xv.z +
                        f[4 * j + 3] * xv.w;
             }
@@ -300,45 +359,6 @@ __global__ void k_embed(const void *__restrict__ emb, int etype, const void *__r
         if (pemb) v += ld_elem(pemb, ptype, (size_t)pos * D + i);
         h[(size_t)t * D + i] = v * scale;
     }
-}
-
-/* LayerNorm over rows of D; y may alias x. */
-__global__ void k_layernorm(const float *x, float *y, const float *__restrict__ w,
-                            const float *__restrict__ b, int D, float eps)
-{
-    __shared__ float sh[32];
-    const float *xr = x + (size_t)blockIdx.x * D;
-    float *yr = y + (size_t)blockIdx.x * D;
-    float s = 0.0f;
-    for (int i = threadIdx.x; i < D; i += blockDim.x)
-        s += xr[i];
-    float mean = block_sum(s, sh) / (float)D;
-    float v = 0.0f;
-    for (int i = threadIdx.x; i < D; i += blockDim.x) {
-        float d = xr[i] - mean;
-        v += d * d;
-    }
-    float var = block_sum(v, sh) / (float)D;
-    float r = 1.0f / sqrtf(var + eps);
-    __syncthreads(); /* every read of x precedes any write of y */
-    for (int i = threadIdx.x; i < D; i += blockDim.x)
-        yr[i] = (xr[i] - mean) * r * w[i] + (b ? b[i] : 0.0f);
-}
-
-/* RMSNorm: y = x / sqrt(mean(x^2) + eps) * (w or 1 + w). y may alias x. */
-__global__ void k_rmsnorm(const float *x, float *y, const float *__restrict__ w, int D, float eps,
-                          int add_one)
-{
-    __shared__ float sh[32];
-    const float *xr = x + (size_t)blockIdx.x * D;
-    float *yr = y + (size_t)blockIdx.x * D;
-    float s = 0.0f;
-    for (int i = threadIdx.x; i < D; i += blockDim.x)
-        s += xr[i] * xr[i];
-    float r = 1.0f / sqrtf(block_sum(s, sh) / (float)D + eps);
-    __syncthreads();
-    for (int i = threadIdx.x; i < D; i += blockDim.x)
-        yr[i] = xr[i] * r * (add_one ? 1.0f + w[i] : w[i]);
 }
 
 /* rotate_half rope on the first `rot` dims of one head vector `src`, element d. */
@@ -481,13 +501,13 @@ struct layer {
     float scale; /* multiplies q.k */
 };
 
-enum norm_kind { NORM_LAYER, NORM_RMS, NORM_RMS1 };
-
 struct cuda_ctx {
     struct joule_model_config cfg;
     int n_ctx, hd, nh, nkv, D, I, V;
     int gated, resid, resid_post_ln, act, rot;
-    enum norm_kind norm;
+    int nkind;     /* NK_*: the model's norm */
+    int fuse_norm; /* decode GEMVs normalize their input themselves */
+    int fuse_gate; /* the decode down GEMV computes act(gate) * up itself */
     float emb_scale, eps;
     struct qkv_layout qkvl;
 
@@ -539,23 +559,25 @@ extern "C" enum joule_status joule_cuda_probe(void)
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e == cudaErrorInsufficientDriver || e == cudaErrorNoDevice || n == 0) {
         (void)cudaGetLastError();
-        return joule_errorf(JOULE_ERR_UNAVAILABLE, "no CUDA device (%s)",
+        return joule_errorf(JOULE_ERR_UNAVAILABLE, "provider cuda: no CUDA device (%s)",
                             e == cudaSuccess ? "none found" : cudaGetErrorString(e));
     }
     if (e != cudaSuccess) {
         (void)cudaGetLastError();
-        return joule_errorf(JOULE_ERR_UNAVAILABLE, "CUDA is not usable here: %s",
+        return joule_errorf(JOULE_ERR_UNAVAILABLE, "provider cuda: CUDA is not usable here: %s",
                             cudaGetErrorString(e));
     }
     cudaDeviceProp p;
     e = cudaGetDeviceProperties(&p, 0);
     if (e != cudaSuccess)
-        return joule_errorf(JOULE_ERR_UNAVAILABLE, "CUDA device 0: %s", cudaGetErrorString(e));
+        return joule_errorf(JOULE_ERR_UNAVAILABLE, "provider cuda: CUDA device 0: %s",
+                            cudaGetErrorString(e));
     if (p.major < 8)
-        return joule_errorf(JOULE_ERR_UNAVAILABLE,
-                            "CUDA device 0 (%s) has compute capability %d.%d; joule's kernels need "
-                            "8.0 or newer",
-                            p.name, p.major, p.minor);
+        return joule_errorf(
+            JOULE_ERR_UNAVAILABLE,
+            "provider cuda: CUDA device 0 (%s) has compute capability %d.%d; joule's kernels need "
+            "8.0 or newer",
+            p.name, p.major, p.minor);
     return JOULE_OK;
 }
 
@@ -858,9 +880,10 @@ static enum joule_status open_impl(struct cuda_ctx *c, const struct jn_weights *
     c->gated = w->gated_mlp;
     c->resid = w->resid;
     c->resid_post_ln = g->residual_post_layernorm;
-    c->norm = w->norm == JN_NORM_RMS         ? NORM_RMS
-              : w->norm == JN_NORM_RMS_GEMMA ? NORM_RMS1
-                                             : NORM_LAYER;
+    c->nkind = w->norm == JN_NORM_RMS ? NK_RMS : w->norm == JN_NORM_RMS_GEMMA ? NK_RMS1 : NK_LAYER;
+    /* Bloom's residual_post_layernorm reads the norms' outputs: keep them materialized */
+    c->fuse_norm = !c->resid_post_ln && (size_t)c->D * sizeof(float) <= 48 * 1024;
+    c->fuse_gate = c->gated && (size_t)c->I * sizeof(float) <= 48 * 1024;
     c->emb_scale = w->emb_scale != 0.0f ? w->emb_scale : 1.0f;
     c->rot = g->rotary_dim;
     if (c->rot < 0 || c->rot > c->hd || (c->rot & 1) || (c->rot && !w->inv_freq))
@@ -982,25 +1005,34 @@ extern "C" enum joule_status joule_cuda_reset(void *ctx)
     return JOULE_OK;
 }
 
+/* y[N] = act(norm(x) W^T + b) + res for one token; nkind = NK_NONE: x as is. */
+static void gemv(struct cuda_ctx *c, const struct linear *L, const float *x, float *y, int act,
+                 const float *res, const float *nw, const float *nb, int nkind)
+{
+    dim3 grid((unsigned)((L->N + GEMV_WARPS - 1) / GEMV_WARPS));
+    size_t smem = nkind != NK_NONE ? (size_t)L->K * sizeof(float) : 0;
+    switch (L->type) {
+    case WT_F16:
+        LAUNCH(k_gemv<__half>, (grid, GEMV_WARPS * 32, smem, c->stream), (const __half *)L->w, x, y,
+               L->b, res, L->N, L->K, act, L->vec, nw, nb, c->eps, nkind, c->act);
+        break;
+    case WT_BF16:
+        LAUNCH(k_gemv<__nv_bfloat16>, (grid, GEMV_WARPS * 32, smem, c->stream),
+               (const __nv_bfloat16 *)L->w, x, y, L->b, res, L->N, L->K, act, L->vec, nw, nb,
+               c->eps, nkind, c->act);
+        break;
+    default:
+        LAUNCH(k_gemv<float>, (grid, GEMV_WARPS * 32, smem, c->stream), (const float *)L->w, x, y,
+               L->b, res, L->N, L->K, act, L->vec, nw, nb, c->eps, nkind, c->act);
+    }
+}
+
 /* y[n, N] = act(x[n, K] W^T + b) + res. */
 static enum joule_status matmul(struct cuda_ctx *c, const struct linear *L, const float *x,
                                 float *y, int n, int act, const float *res)
 {
     if (n == 1) {
-        dim3 grid((unsigned)((L->N + GEMV_WARPS - 1) / GEMV_WARPS));
-        switch (L->type) {
-        case WT_F16:
-            LAUNCH(k_gemv<__half>, (grid, GEMV_WARPS * 32, 0, c->stream), (const __half *)L->w, x,
-                   y, L->b, res, L->N, L->K, act, L->vec);
-            break;
-        case WT_BF16:
-            LAUNCH(k_gemv<__nv_bfloat16>, (grid, GEMV_WARPS * 32, 0, c->stream),
-                   (const __nv_bfloat16 *)L->w, x, y, L->b, res, L->N, L->K, act, L->vec);
-            break;
-        default:
-            LAUNCH(k_gemv<float>, (grid, GEMV_WARPS * 32, 0, c->stream), (const float *)L->w, x, y,
-                   L->b, res, L->N, L->K, act, L->vec);
-        }
+        gemv(c, L, x, y, act, res, NULL, NULL, NK_NONE);
         return JOULE_OK;
     }
     dim3 grid((unsigned)((L->N + GN - 1) / GN), (unsigned)((n + GM - 1) / GM));
@@ -1023,18 +1055,44 @@ static enum joule_status matmul(struct cuda_ctx *c, const struct linear *L, cons
 static void norm(struct cuda_ctx *c, const float *x, float *y, const float *w, const float *b,
                  int n)
 {
-    if (c->norm == NORM_LAYER)
-        LAUNCH(k_layernorm, (n, NORM_THREADS, 0, c->stream), x, y, w, b, c->D, c->eps);
-    else
-        LAUNCH(k_rmsnorm, (n, NORM_THREADS, 0, c->stream), x, y, w, c->D, c->eps,
-               c->norm == NORM_RMS1);
+    LAUNCH(k_norm, (n, NORM_THREADS, 0, c->stream), x, y, w, b, c->D, c->eps, c->nkind);
 }
 
-/* ff = act(up x) or act(gate x) * up x */
-static enum joule_status mlp_up(struct cuda_ctx *c, const struct layer *Ly, const float *x, int n)
+/* y = act(norm(x) W^T + b) + res: fused into the GEMV for one token, else the
+ * norm's output goes to `normed` first. Every GEMV block recomputes the norm, so
+ * the fusion pays only where there are few blocks (N <= FUSE_MAX_N: the QKV and
+ * most MLP projections, not the output head). */
+#define FUSE_MAX_N 8192
+static enum joule_status norm_matmul(struct cuda_ctx *c, const struct linear *L, const float *x,
+                                     const float *nw, const float *nb, float *normed, float *y,
+                                     int n, int act, const float *res)
 {
-    if (!c->gated) return matmul(c, &Ly->up, x, c->ff, n, c->act, NULL);
-    TRY(matmul(c, &Ly->up, x, c->gu, n, ACT_NONE, NULL));
+    if (n == 1 && c->fuse_norm && L->N <= FUSE_MAX_N) {
+        gemv(c, L, x, y, act, res, nw, nb, c->nkind);
+        return JOULE_OK;
+    }
+    norm(c, x, normed, nw, nb, n);
+    return matmul(c, L, normed, y, n, act, res);
+}
+
+/* h = down(ff) + h, ff = act(gate) * up taken from gu by the GEMV itself when fused */
+static enum joule_status mlp_down(struct cuda_ctx *c, const struct layer *Ly, int n,
+                                  const float *res)
+{
+    if (n == 1 && c->gated && c->fuse_gate) {
+        gemv(c, &Ly->down, c->gu, c->h, ACT_NONE, res, NULL, NULL, NK_GATED);
+        return JOULE_OK;
+    }
+    return matmul(c, &Ly->down, c->ff, c->h, n, ACT_NONE, res);
+}
+
+/* ff = act(up n(x)) or act(gate n(x)) * up n(x), n = the norm (nw, nb) */
+static enum joule_status mlp_up(struct cuda_ctx *c, const struct layer *Ly, const float *x,
+                                const float *nw, const float *nb, int n)
+{
+    if (!c->gated) return norm_matmul(c, &Ly->up, x, nw, nb, c->m, c->ff, n, c->act, NULL);
+    TRY(norm_matmul(c, &Ly->up, x, nw, nb, c->m, c->gu, n, ACT_NONE, NULL));
+    if (n == 1 && c->fuse_gate) return JOULE_OK; /* the down GEMV applies the gate */
     size_t total = (size_t)n * c->I;
     LAUNCH(k_gated, ((unsigned)((total + 255) / 256), 256, 0, c->stream), c->gu, c->ff, c->I, total,
            c->act);
@@ -1050,14 +1108,13 @@ static enum joule_status forward(struct cuda_ctx *c, int n, int want)
     LAUNCH(k_embed, (n, 256, 0, c->stream), c->emb, c->emb_type, c->pemb, c->pemb_type, c->io, c->h,
            D, c->emb_scale);
     if (c->emb_ln_w)
-        LAUNCH(k_layernorm, (n, NORM_THREADS, 0, c->stream), c->h, c->h, c->emb_ln_w, c->emb_ln_b,
-               D, c->eps);
+        LAUNCH(k_norm, (n, NORM_THREADS, 0, c->stream), c->h, c->h, c->emb_ln_w, c->emb_ln_b, D,
+               c->eps, NK_LAYER);
     size_t kv_layer = (size_t)c->nkv * c->n_ctx * c->hd;
     for (int l = 0; l < g->n_layers; l++) {
         const struct layer *Ly = &c->layers[l];
-        norm(c, c->h, c->a, Ly->ln1_w, Ly->ln1_b, n);
-        if (c->resid == JN_RESID_PARALLEL) norm(c, c->h, c->m, Ly->ln2_w, Ly->ln2_b, n);
-        TRY(matmul(c, &Ly->qkv, c->a, c->qkv, n, ACT_NONE, NULL));
+        /* a = n1(h) (materialized only where the GEMV does not fuse it) */
+        TRY(norm_matmul(c, &Ly->qkv, c->h, Ly->ln1_w, Ly->ln1_b, c->a, c->qkv, n, ACT_NONE, NULL));
         LAUNCH(k_qkv_post, (n, 256, 0, c->stream), c->qkv, c->q, c->kc + l * kv_layer,
                c->vc + l * kv_layer, c->io, c->qkvl, c->nh, c->nkv, c->hd, c->n_ctx, c->rot,
                c->inv_freq);
@@ -1066,28 +1123,25 @@ static enum joule_status forward(struct cuda_ctx *c, int n, int want)
                c->kc + l * kv_layer, c->vc + l * kv_layer, c->att, c->io, c->nh, c->nkv, c->hd,
                c->n_ctx, Ly->scale, c->alibi);
         if (c->resid != JN_RESID_SEQUENTIAL) {
-            /* x += attn(n1 x) + mlp(n2 x) (gpt_neox) or mlp(n1 x) (phi) */
-            const float *mlp_in = c->resid == JN_RESID_PARALLEL ? c->m : c->a;
-            TRY(mlp_up(c, Ly, mlp_in, n));
+            /* h += attn(n1 h) + mlp(n2 h) (gpt_neox) or mlp(n1 h) (phi); the MLP reads h
+             * before the attention output is added to it */
+            int neox = c->resid == JN_RESID_PARALLEL;
+            TRY(mlp_up(c, Ly, c->h, neox ? Ly->ln2_w : Ly->ln1_w, neox ? Ly->ln2_b : Ly->ln1_b, n));
             TRY(matmul(c, &Ly->o, c->att, c->h, n, ACT_NONE, c->h));
-            TRY(matmul(c, &Ly->down, c->ff, c->h, n, ACT_NONE, c->h));
+            TRY(mlp_down(c, Ly, n, c->h));
         } else {
             /* Bloom's apply_residual_connection_post_layernorm: the residuals are the norms'
-             * outputs */
+             * outputs (a, m), materialized since fuse_norm is off for it */
             TRY(matmul(c, &Ly->o, c->att, c->h, n, ACT_NONE, c->resid_post_ln ? c->a : c->h));
-            norm(c, c->h, c->m, Ly->ln2_w, Ly->ln2_b, n);
-            TRY(mlp_up(c, Ly, c->m, n));
-            TRY(matmul(c, &Ly->down, c->ff, c->h, n, ACT_NONE, c->resid_post_ln ? c->m : c->h));
+            TRY(mlp_up(c, Ly, c->h, Ly->ln2_w, Ly->ln2_b, n));
+            TRY(mlp_down(c, Ly, n, c->resid_post_ln ? c->m : c->h));
         }
     }
-    if (want == 1) {
-        /* only the last row needs the final norm and the head */
-        norm(c, c->h + (size_t)(n - 1) * D, c->a, c->fin_w, c->fin_b, 1);
-        TRY(matmul(c, &c->head, c->a, c->logits, 1, ACT_NONE, NULL));
-    } else if (want == 2) {
-        norm(c, c->h, c->a, c->fin_w, c->fin_b, n);
-        TRY(matmul(c, &c->head, c->a, c->logits, n, ACT_NONE, NULL));
-    }
+    if (want == 1) /* only the last row needs the final norm and the head */
+        TRY(norm_matmul(c, &c->head, c->h + (size_t)(n - 1) * D, c->fin_w, c->fin_b, c->a,
+                        c->logits, 1, ACT_NONE, NULL));
+    else if (want == 2)
+        TRY(norm_matmul(c, &c->head, c->h, c->fin_w, c->fin_b, c->a, c->logits, n, ACT_NONE, NULL));
     CU(cudaGetLastError());
     return JOULE_OK;
 }
