@@ -3,7 +3,8 @@
  * request, and can be told to crash.  Invoked like the real one:
  *   fake_serve serve --model DIR --engine E --provider P --host H --port N [--threads N]
  * Environment:
- *   FAKE_SERVE_EVENTS=FILE        append "start", "health", "request N" lines (one per event)
+ *   FAKE_SERVE_EVENTS=FILE        append "start", "pid N" (before listening), "health",
+ *                                 "request N" lines (one per event)
  *   FAKE_SERVE_CRASH_ENGINE=NAME  when --engine is NAME, exit(3) on request number
  *   FAKE_SERVE_CRASH_AFTER=K      K+1 (default 1) before answering it
  *   FAKE_SERVE_WORK_MS=N          CPU time burnt per request (default 20) */
@@ -170,6 +171,10 @@ int main(int argc, char **argv)
     }
     signal(SIGTERM, on_term);
     signal(SIGINT, on_term);
+    /* before listening: once it listens, a GET /health (answered on MHD's thread)
+     * may come at once, and its event must follow these */
+    event("start", 0);
+    event("pid %d", (int)getpid());
     struct MHD_Daemon *d =
         MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t)port, NULL, NULL, handle, NULL,
                          MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_END);
@@ -177,8 +182,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "fake_serve: cannot listen on port %d\n", port);
         return 1;
     }
-    event("start", 0);
-    event("pid %d", (int)getpid());
     while (!g_stop)
         usleep(20000);
     MHD_stop_daemon(d);
