@@ -209,23 +209,43 @@ int joule_cmd_reproduce(int argc, char **argv)
                cfg[i].available ? "will run" : "skipped: ", cfg[i].available ? "" : cfg[i].why);
     printf("  models:\n");
     double total_s = 0, disk = 0;
+    int n_runs = 0;
     for (int i = 0; i < n_models; i++) {
         double per_model = 0;
-        for (size_t k = 0; k < n_cfg; k++)
-            if (cfg[k].available)
+        char skipped[512] = "";
+        for (size_t k = 0; k < n_cfg; k++) {
+            char why[256];
+            int ok = models[i].real
+                         ? joule_study_dir_supported(cfg[k].engine, models[i].dir, why, sizeof why)
+                         : joule_study_model_supported(cfg[k].engine,
+                                                       joule_synth_shape_config(models[i].hf), why,
+                                                       sizeof why);
+            if (cfg[k].available && !ok) {
+                size_t used = strlen(skipped);
+                snprintf(skipped + used, sizeof skipped - used,
+                         "      not under %.31s/%.31s: %.300s\n", cfg[k].engine, cfg[k].provider,
+                         why);
+                continue;
+            }
+            if (cfg[k].available) {
                 per_model += proto.reps * joule_study_run_seconds(&proto, models[i].params, bpp,
                                                                   cfg[k].provider);
+                n_runs += proto.reps;
+            }
+        }
         total_s += per_model;
         if (!models[i].real) disk += (double)models[i].params * bpp;
         char dur[32];
         fmt_hours(per_model, dur, sizeof dur);
         printf("    %-46s %6.0f M params  %-10s %s\n", models[i].hf, models[i].params / 1e6,
                models[i].real ? "real" : "synthesized", dur);
+        fputs(skipped, stdout);
     }
     char dur[32];
     fmt_hours(total_s, dur, sizeof dur);
-    printf("  runs: %d models x %d configurations x %d repetitions = %d\n", n_models, n_avail,
-           proto.reps, n_models * n_avail * proto.reps);
+    printf(
+        "  runs: %d models x %d configurations x %d repetitions = %d; %d after unsupported pairs\n",
+        n_models, n_avail, proto.reps, n_models * n_avail * proto.reps, n_runs);
     printf("  expected duration: about %s (idle phases plus decoding at an assumed memory\n"
            "  bandwidth of 20 GB/s on CPU and 1.5 TB/s on CUDA; a planning figure)\n",
            dur);

@@ -149,6 +149,23 @@ int study_run_campaigns(const struct joule_bench_settings *base, const char *pre
         bs->n_engines = 1;
         study_set_field(bs->providers[0], sizeof bs->providers[0], cfg[i].provider);
         bs->n_providers = 1;
+        /* only the models this engine computes exactly */
+        int kept = 0;
+        for (int m = 0; m < base->n_models; m++) {
+            char why[256];
+            if (!joule_study_dir_supported(cfg[i].engine, base->models[m], why, sizeof why)) {
+                fprintf(stderr, "  %s under %s/%s: skipped (%s)\n", base->models[m], cfg[i].engine,
+                        cfg[i].provider, why);
+                continue;
+            }
+            if (kept != m) memcpy(bs->models[kept], base->models[m], sizeof bs->models[kept]);
+            kept++;
+        }
+        bs->n_models = kept;
+        if (kept == 0) {
+            free(bs);
+            continue;
+        }
         fflush(stdout);
         struct joule_bench_summary sum;
         enum joule_status s = joule_bench_campaign_run(bs, &ev, &sum);

@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# The whole test suite: a release build and an ASan+UBSan build, each built
-# with warnings as errors and run by ctest; plus a formatting check.
+# The whole test suite, each build with warnings as errors and run by ctest:
+#   build       release
+#   build-asan  AddressSanitizer + UndefinedBehaviorSanitizer (leak detection on)
+#   build-ggml  with the llama.cpp engine (prebuilt libraries of node-llama-cpp 3.22.1 from
+#               the npm registry, SHA-256 checked, via scripts/fetch-llama.sh)
+#   build-cuda  with the CUDA provider, wherever nvcc exists (GPU tests skip without a GPU)
+# plus a formatting check.
 # Usage: scripts/check.sh [--fast]   (--fast: the release build only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +28,8 @@ run_suite build
 if [ $fast -eq 0 ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     run_suite build-asan -DJOULE_SANITIZE=ON
+  scripts/fetch-llama.sh
+  run_suite build-ggml -DJOULE_GGML=ON
   if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
     # The CUDA provider must compile wherever nvcc exists; its GPU tests skip without a GPU.
     export PATH=$PATH:/usr/local/cuda/bin

@@ -250,13 +250,20 @@ static void test_context_and_errors(void)
         free(lg);
         joule_engine_free(e);
     }
-    CHECK_EQ_INT(joule_engine_probe("native", "cuda"), JOULE_ERR_UNAVAILABLE);
-    CHECK(strstr(joule_last_error(), "cuda") != NULL);
-    ep = joule_engine_default_params();
-    ep.provider = "cuda";
-    e = (struct joule_engine *)1;
-    CHECK_EQ_INT(joule_engine_open(test_fixture("models/llama"), &ep, &e), JOULE_ERR_UNAVAILABLE);
-    CHECK(e == NULL);
+    if (joule_engine_probe("native", "cuda") != JOULE_OK) {
+        /* no GPU (or a build without CUDA): unavailable, with a reason naming the provider */
+        CHECK_EQ_INT(joule_engine_probe("native", "cuda"), JOULE_ERR_UNAVAILABLE);
+        CHECK(strstr(joule_last_error(), "cuda") != NULL);
+        ep = joule_engine_default_params();
+        ep.provider = "cuda";
+        e = (struct joule_engine *)1;
+        CHECK_EQ_INT(joule_engine_open(test_fixture("models/llama"), &ep, &e),
+                     JOULE_ERR_UNAVAILABLE);
+        CHECK(e == NULL);
+    }
+    /* an unknown provider is unavailable everywhere */
+    CHECK_EQ_INT(joule_engine_probe("native", "tpu"), JOULE_ERR_UNAVAILABLE);
+    CHECK(joule_last_error()[0] != '\0');
     setenv("JOULE_KERNEL", "no-such-kernel", 1);
     CHECK_EQ_INT(joule_engine_open(test_fixture("models/llama"), NULL, &e), JOULE_ERR_UNAVAILABLE);
     unsetenv("JOULE_KERNEL");

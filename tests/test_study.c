@@ -5,6 +5,7 @@
 
 #include "test.h"
 #include "joule/study.h"
+#include "joule/synth.h"
 #include "util/fileio.h"
 
 /* Run a shell command, capture up to cap-1 bytes of its stdout; return its exit status. */
@@ -68,6 +69,31 @@ static void test_duration_estimate(void)
     double expect = 600 + 2 + 0.444 + 164.0 * 115 * (0.444e9 / 2e10);
     CHECK_NEAR(cp, expect, 1e-6);
     CHECK(joule_study_run_seconds(&p, 111000000, 4, "cuda") < cp);
+}
+
+static void test_model_support(void)
+{
+    char why[256];
+    const char *cp = joule_synth_shape_config("codeparrot/codeparrot-small");
+    CHECK(cp != NULL);
+    /* codeparrot-small scales attention by 1/layer: llama.cpp cannot, joule's engine can */
+    CHECK_EQ_INT(joule_study_model_supported("ggml", cp, why, sizeof why), 0);
+    CHECK(strstr(why, "scale_attn_by_inverse_layer_idx") != NULL);
+    CHECK_EQ_INT(joule_study_model_supported("native", cp, why, sizeof why), 1);
+    CHECK_EQ_INT(why[0], 0);
+    /* every other study shape runs under both engines */
+    for (size_t i = 1; i < 12; i++) {
+        const char *c = joule_synth_shape_config(joule_synth_shape_name(i));
+        CHECK_EQ_INT(joule_study_model_supported("ggml", c, why, sizeof why), 1);
+    }
+    CHECK(joule_synth_shape_config("no-such-shape") == NULL);
+    /* a directory: the fixture GPT-2 with codeparrot's flags, and one without a config */
+    CHECK_EQ_INT(joule_study_dir_supported("ggml", test_fixture("models/gpt2_codeparrot_flags"),
+                                           why, sizeof why),
+                 0);
+    CHECK_EQ_INT(joule_study_dir_supported("ggml", test_fixture("models/gpt2"), why, sizeof why),
+                 1);
+    CHECK_EQ_INT(joule_study_dir_supported("ggml", test_tmpdir(), why, sizeof why), 1);
 }
 
 static void test_reproduce_dry_run(void)
@@ -142,6 +168,7 @@ int main(void)
 {
     RUN(test_configs_probe);
     RUN(test_duration_estimate);
+    RUN(test_model_support);
     RUN(test_reproduce_dry_run);
     RUN(test_demo_quick);
     return test_summary();

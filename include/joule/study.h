@@ -29,6 +29,14 @@ struct joule_study_config {
  * Fills up to `cap` entries and returns how many pairs there are. */
 size_t joule_study_configs(struct joule_study_config *out, size_t cap);
 
+/* Whether `engine` computes a model with this config.json text exactly. Returns 1, or 0
+ * with the reason in `why` (e.g. llama.cpp has no per-layer attention scaling, so GPT-2
+ * with scale_attn_by_inverse_layer_idx — codeparrot-small — does not run under ggml). */
+int joule_study_model_supported(const char *engine, const char *config_json, char *why, size_t cap);
+/* The same for a model directory (reads DIR/config.json; a directory without one is
+ * left to the engine to judge, i.e. supported). */
+int joule_study_dir_supported(const char *engine, const char *model_dir, char *why, size_t cap);
+
 /* The study's protocol (defaults of joule reproduce). */
 struct joule_study_protocol {
     int reps;          /* 10 */

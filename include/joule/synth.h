@@ -50,6 +50,9 @@ const char *joule_synth_shape_name(size_t i);
 /* Index of a shape by full name, by the part after the slash, or -1. */
 int joule_synth_find_shape(const char *like);
 
+/* The shape's built-in config.json text (hub style), or NULL when `like` is unknown. Static. */
+const char *joule_synth_shape_config(const char *like);
+
 /* Parameters the shape would have (after `n_layers` override; 0 = as is), or -1
  * when `like` is unknown. */
 int64_t joule_synth_param_count(const char *like, int n_layers);

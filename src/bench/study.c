@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "joule/engine.h"
+#include "joule/model.h"
 #include "util/fileio.h"
 
 static const char *const k_providers[] = {"cpu", "cuda"};
@@ -86,4 +87,33 @@ enum joule_status joule_study_data_file(const char *name, char *out, size_t cap)
     return joule_errorf(JOULE_ERR_NOT_FOUND,
                         "data file %s not found (set JOULE_DATA_DIR to the repository's data/)",
                         name);
+}
+
+int joule_study_model_supported(const char *engine, const char *config_json, char *why, size_t cap)
+{
+    if (why && cap) why[0] = '\0';
+    struct joule_model_config c;
+    if (!config_json || joule_model_parse_config(config_json, strlen(config_json), &c) != JOULE_OK)
+        return 1; /* the engine will say what is wrong with it */
+    if (engine && !strcmp(engine, "ggml") && c.arch == JOULE_ARCH_GPT2 &&
+        c.scale_attn_by_inverse_layer_idx) {
+        if (why)
+            snprintf(why, cap,
+                     "llama.cpp's gpt2 graph has no per-layer attention scaling "
+                     "(scale_attn_by_inverse_layer_idx)");
+        return 0;
+    }
+    return 1;
+}
+
+int joule_study_dir_supported(const char *engine, const char *model_dir, char *why, size_t cap)
+{
+    char path[4096];
+    if (why && cap) why[0] = '\0';
+    if (joule_path_join(path, sizeof path, model_dir, "config.json") != JOULE_OK) return 1;
+    char *text = NULL;
+    if (joule_read_file(path, 1 << 20, &text, NULL) != JOULE_OK) return 1;
+    int ok = joule_study_model_supported(engine, text, why, cap);
+    free(text);
+    return ok;
 }

@@ -341,6 +341,12 @@ static enum joule_status load_shape(const char *like, int n_layers, cJSON **out,
     return JOULE_OK;
 }
 
+const char *joule_synth_shape_config(const char *like)
+{
+    int i = joule_synth_find_shape(like);
+    return i < 0 ? NULL : synth_shapes[i].config_json;
+}
+
 int64_t joule_synth_param_count(const char *like, int n_layers)
 {
     cJSON *c;
