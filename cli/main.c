@@ -4,30 +4,30 @@
 
 #include "commands.h"
 
-/* Keep this table sorted roughly by the order a user meets the commands.
+/* In the order a user meets the commands: the study end to end, its pieces, utilities.
  * A command appears here only once it exists. */
 const struct joule_command joule_commands[] = {
     {"demo", "the study end to end on this machine in a few minutes", joule_cmd_demo},
     {"reproduce", "the study's full protocol (12 models, 10 reps, 300 s idle phases)",
      joule_cmd_reproduce},
+    {"synth", "write a random-weight checkpoint with the shape of a study model", joule_cmd_synth},
+    {"dataset", "random token windows of HumanEval prompts -> prompts.jsonl", joule_cmd_dataset},
+    {"tokenize", "encode or decode text with a tokenizer.json", joule_cmd_tokenize},
     {"generate", "run a model on one prompt and print what it generates", joule_cmd_generate},
     {"serve", "serve a model over HTTP (OpenAI completions, the study's routes, metrics)",
      joule_cmd_serve},
-    {"version", "print the version and build features", joule_cmd_version},
-    {"tokenize", "encode or decode text with a tokenizer.json", joule_cmd_tokenize},
-    {"dataset", "random token windows of HumanEval prompts -> prompts.jsonl", joule_cmd_dataset},
-    {"stats", "statistical tests on groups of numbers (JSON in, table or JSON out)",
-     joule_cmd_stats},
     {"sensors", "list the energy/resource sensors here, and why any is missing", joule_cmd_sensors},
     {"measure", "run a command and report its energy, time, CPU, RAM and GPU use",
      joule_cmd_measure},
-    {"synth", "write a random-weight checkpoint with the shape of a study model", joule_cmd_synth},
-    {"convert", "convert a Hugging Face checkpoint to GGUF for llama.cpp", joule_cmd_convert},
-    {"inspect", "print a GGUF file's metadata and tensor table", joule_cmd_inspect},
-    {"analyze", "report: statistics, tables, plots, recommendations from results",
-     joule_cmd_analyze},
     {"bench", "run a measurement campaign over serving configurations", joule_cmd_bench},
     {"export", "write a results database's tables as CSV", joule_cmd_export},
+    {"analyze", "report: statistics, tables, plots, recommendations from results",
+     joule_cmd_analyze},
+    {"stats", "statistical tests on groups of numbers (JSON in, table or JSON out)",
+     joule_cmd_stats},
+    {"convert", "convert a Hugging Face checkpoint to GGUF for llama.cpp", joule_cmd_convert},
+    {"inspect", "print a GGUF file's metadata and tensor table", joule_cmd_inspect},
+    {"version", "print the version and build features", joule_cmd_version},
     {NULL, NULL, NULL},
 };
 
