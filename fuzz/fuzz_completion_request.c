@@ -26,16 +26,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* The escaped form of any bytes must parse back as one JSON string. */
 static void check_escape(const char *s, size_t n)
 {
-    struct joule_sbuf b = {0};
-    joule_sbuf_json_str(&b, s, n);
+    struct joule_strbuf b = {0};
+    joule_strbuf_json_str(&b, s, n);
     if (b.oom) {
-        joule_sbuf_free(&b);
+        joule_strbuf_free(&b);
         return;
     }
     cJSON *j = cJSON_ParseWithLength(b.data, b.len);
     if (!cJSON_IsString(j)) abort();
     cJSON_Delete(j);
-    joule_sbuf_free(&b);
+    joule_strbuf_free(&b);
 }
 
 static struct joule_tokenizer *g_tok;
@@ -46,7 +46,7 @@ static enum joule_status be_decode(void *user, const int32_t *ids, size_t n, cha
     return joule_tokenizer_decode(user, ids, n, 1, out, cap, n_bytes);
 }
 
-static int same(const struct joule_sbuf *a, const struct joule_sbuf *b)
+static int same(const struct joule_strbuf *a, const struct joule_strbuf *b)
 {
     return a->len == b->len && (!a->len || !memcmp(a->data, b->data, a->len));
 }
@@ -79,7 +79,7 @@ static void stream(const struct joule_completion_request *r)
     struct joule_server_backend be = {.user = g_tok, .decode = be_decode};
     size_t np = n / 3; /* a third as the prompt, the rest "generated" */
     struct joule_detok d;
-    struct joule_sbuf streamed = {0}, whole = {0};
+    struct joule_strbuf streamed = {0}, whole = {0};
     if (joule_detok_init(&d, &be, ids, np) != JOULE_OK) abort();
     for (size_t i = np; i < n; i++) {
         size_t before = streamed.len;
@@ -98,7 +98,7 @@ static void stream(const struct joule_completion_request *r)
     if (joule_detok_finish(&d, &streamed) != JOULE_OK) abort();
     joule_detok_free(&d);
     /* the same tokens without streaming (how the server builds a non-stream answer) */
-    struct joule_sbuf once = {0}, head = {0}, all = {0};
+    struct joule_strbuf once = {0}, head = {0}, all = {0};
     if (joule_detok_init(&d, &be, ids, np) != JOULE_OK) abort();
     if (joule_detok_add(&d, ids + np, n - np) != JOULE_OK) abort();
     if (joule_detok_finish(&d, &once) != JOULE_OK) abort();
@@ -121,11 +121,11 @@ static void stream(const struct joule_completion_request *r)
             !same(&streamed, &whole))
             abort();
     }
-    joule_sbuf_free(&once);
-    joule_sbuf_free(&head);
-    joule_sbuf_free(&all);
-    joule_sbuf_free(&streamed);
-    joule_sbuf_free(&whole);
+    joule_strbuf_free(&once);
+    joule_strbuf_free(&head);
+    joule_strbuf_free(&all);
+    joule_strbuf_free(&streamed);
+    joule_strbuf_free(&whole);
     free(ids);
 }
 

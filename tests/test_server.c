@@ -44,20 +44,20 @@ const char *__asan_default_options(void)
 
 struct http_resp {
     long code;
-    struct joule_sbuf body;
-    struct joule_sbuf headers;
+    struct joule_strbuf body;
+    struct joule_strbuf headers;
 };
 
 static size_t on_body(char *p, size_t sz, size_t n, void *user)
 {
-    joule_sbuf_append(user, p, sz * n);
+    joule_strbuf_append(user, p, sz * n);
     return sz * n;
 }
 
 static void resp_free(struct http_resp *r)
 {
-    joule_sbuf_free(&r->body);
-    joule_sbuf_free(&r->headers);
+    joule_strbuf_free(&r->body);
+    joule_strbuf_free(&r->headers);
 }
 
 /* One request; returns the curl code. `extra` are headers (NULL-terminated list). */
@@ -97,8 +97,8 @@ static CURLcode http_do(CURL *h, const char *method, int port, const char *path,
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->code);
     curl_slist_free_all(hl);
     if (own) curl_easy_cleanup(h);
-    if (!out->body.data) joule_sbuf_append(&out->body, "", 0);
-    if (!out->headers.data) joule_sbuf_append(&out->headers, "", 0);
+    if (!out->body.data) joule_strbuf_append(&out->body, "", 0);
+    if (!out->headers.data) joule_strbuf_append(&out->headers, "", 0);
     return rc;
 }
 
@@ -299,7 +299,7 @@ static void fake_wait_in_generate(int n)
 
 /* Concatenate the "text" of every data event; returns the number of events,
  * sets *done when the stream ended with [DONE], *final to the last chunk (owned). */
-static int sse_collect(const char *body, struct joule_sbuf *text, int *done, cJSON **final)
+static int sse_collect(const char *body, struct joule_strbuf *text, int *done, cJSON **final)
 {
     int n = 0;
     *done = 0;
@@ -318,13 +318,13 @@ static int sse_collect(const char *body, struct joule_sbuf *text, int *done, cJS
         CHECK(j != NULL);
         const cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
         const char *t = cJSON_GetStringValue(cJSON_GetObjectItem(ch, "text"));
-        if (t) joule_sbuf_puts(text, t);
+        if (t) joule_strbuf_puts(text, t);
         cJSON_Delete(*final);
         *final = j;
         n++;
         p = end + 2;
     }
-    if (!text->data) joule_sbuf_append(text, "", 0);
+    if (!text->data) joule_strbuf_append(text, "", 0);
     return n;
 }
 
@@ -433,7 +433,7 @@ static void test_stream_and_stop(void)
                  200);
     fake_set(0, 0, 0);
     CHECK(strstr(r.headers.data, "text/event-stream") != NULL);
-    struct joule_sbuf text = {0};
+    struct joule_strbuf text = {0};
     int done;
     cJSON *fin;
     int n = sse_collect(r.body.data, &text, &done, &fin);
@@ -445,7 +445,7 @@ static void test_stream_and_stop(void)
     CHECK_EQ_INT(joule_json_int(cJSON_GetObjectItem(fin, "usage"), "completion_tokens", -1), 20);
     CHECK(cJSON_GetObjectItem(fin, "timings") != NULL);
     cJSON_Delete(fin);
-    joule_sbuf_free(&text);
+    joule_strbuf_free(&text);
     resp_free(&r);
 
     /* a stop string: the text ends before it, streamed or not */
@@ -480,7 +480,7 @@ static void test_stream_and_stop(void)
         /* generation ended at the token that completed the stop string */
         CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(c0, "token_ids")), (long)cut + 2);
         cJSON_Delete(j);
-        joule_sbuf_free(&text);
+        joule_strbuf_free(&text);
         resp_free(&r);
     }
     fake_set(0, 0, 0);
@@ -820,7 +820,7 @@ static void test_graceful_shutdown(void)
     CHECK_EQ_STR(
         joule_json_str(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0), "text", ""), want);
     cJSON_Delete(j);
-    struct joule_sbuf text = {0};
+    struct joule_strbuf text = {0};
     int done;
     cJSON *fin;
     sse_collect(b.r.body.data, &text, &done, &fin);
@@ -828,7 +828,7 @@ static void test_graceful_shutdown(void)
     CHECK(done);
     CHECK_EQ_STR(text.data, want);
     cJSON_Delete(fin);
-    joule_sbuf_free(&text);
+    joule_strbuf_free(&text);
     resp_free(&a.r);
     resp_free(&b.r);
     joule_server_free(s);
@@ -962,11 +962,11 @@ static size_t cli_generate(const char *prompt, int max_new, int32_t *ids, size_t
              "2>/dev/null",
              test_joule_bin(), real_model_dir(), prompt, max_new);
     FILE *f = popen(cmd, "r");
-    struct joule_sbuf out = {0};
+    struct joule_strbuf out = {0};
     char buf[4096];
     size_t k;
     while (f && (k = fread(buf, 1, sizeof buf, f)) > 0)
-        joule_sbuf_append(&out, buf, k);
+        joule_strbuf_append(&out, buf, k);
     CHECK_EQ_INT(f ? pclose(f) : -1, 0);
     cJSON *j = cJSON_Parse(out.data ? out.data : "");
     const cJSON *a = cJSON_GetObjectItem(j, "ids");
@@ -975,7 +975,7 @@ static size_t cli_generate(const char *prompt, int max_new, int32_t *ids, size_t
         ids[n++] = v->valueint;
     CHECK(n > 0);
     cJSON_Delete(j);
-    joule_sbuf_free(&out);
+    joule_strbuf_free(&out);
     return n;
 }
 
@@ -1019,25 +1019,25 @@ static void test_real_same_tokens(void)
         int32_t all[256];
         memcpy(all, pids, np * sizeof *pids);
         memcpy(all + np, want.ids, want.n_ids * sizeof *pids);
-        struct joule_sbuf full = {0}, pre = {0};
+        struct joule_strbuf full = {0}, pre = {0};
         const struct joule_tokenizer *tok = joule_engine_tokenizer(r.direct);
         char buf[4096];
         size_t nb = 0;
         CHECK_OK(joule_tokenizer_decode(tok, all, np + want.n_ids, 1, buf, sizeof buf, &nb));
-        joule_sbuf_append(&full, buf, nb);
+        joule_strbuf_append(&full, buf, nb);
         CHECK_OK(joule_tokenizer_decode(tok, pids, np, 1, buf, sizeof buf, &nb));
-        joule_sbuf_append(&pre, buf, nb);
+        joule_strbuf_append(&pre, buf, nb);
         CHECK(full.len >= pre.len && !memcmp(full.data, pre.data, pre.len));
         const char *got = joule_json_str(c0, "text", "");
         /* compare through the same JSON escaping (invalid UTF-8 becomes U+FFFD) */
-        struct joule_sbuf esc = {0};
-        joule_sbuf_json_str(&esc, full.data + pre.len, full.len - pre.len);
+        struct joule_strbuf esc = {0};
+        joule_strbuf_json_str(&esc, full.data + pre.len, full.len - pre.len);
         cJSON *ref = cJSON_Parse(esc.data);
         CHECK_EQ_STR(got, cJSON_GetStringValue(ref));
         cJSON_Delete(ref);
-        joule_sbuf_free(&esc);
-        joule_sbuf_free(&full);
-        joule_sbuf_free(&pre);
+        joule_strbuf_free(&esc);
+        joule_strbuf_free(&full);
+        joule_strbuf_free(&pre);
 
         /* seeded sampling maps onto the engine's sampler */
         cJSON_ReplaceItemInObject(body, "temperature", cJSON_CreateNumber(0.8));
@@ -1069,7 +1069,7 @@ static void test_real_same_tokens(void)
         char *txt3 = cJSON_PrintUnformatted(body);
         struct http_resp resp3;
         CHECK_EQ_INT(post(r.port, "/v1/completions", txt3, &resp3), 200);
-        struct joule_sbuf st = {0};
+        struct joule_strbuf st = {0};
         int done;
         cJSON *fin;
         sse_collect(resp3.body.data, &st, &done, &fin);
@@ -1080,7 +1080,7 @@ static void test_real_same_tokens(void)
         CHECK_EQ_STR(joule_json_str(f0, "finish_reason", ""),
                      want.stop == JOULE_STOP_EOS ? "stop" : "length");
         cJSON_Delete(fin);
-        joule_sbuf_free(&st);
+        joule_strbuf_free(&st);
         resp_free(&resp3);
         free(txt3);
 
@@ -1110,14 +1110,14 @@ static void test_real_same_tokens(void)
     cJSON_Delete(j);
     joule_gen_result_free(&want);
     resp_free(&resp);
-    struct joule_sbuf big = {0};
-    joule_sbuf_puts(&big, "{\"prompt\":[");
+    struct joule_strbuf big = {0};
+    joule_strbuf_puts(&big, "{\"prompt\":[");
     for (int i = 0; i < 128; i++)
-        joule_sbuf_printf(&big, i ? ",%d" : "%d", 5 + i);
-    joule_sbuf_puts(&big, "]}");
+        joule_strbuf_printf(&big, i ? ",%d" : "%d", 5 + i);
+    joule_strbuf_puts(&big, "]}");
     expect_error(r.port, "POST", "/v1/completions", big.data, -1, NULL, 422,
                  "context_length_exceeded");
-    joule_sbuf_free(&big);
+    joule_strbuf_free(&big);
     real_stop(&r);
 }
 
@@ -1139,8 +1139,8 @@ static void test_real_study_route(void)
     size_t nb = 0;
     CHECK_OK(joule_tokenizer_decode(joule_engine_tokenizer(r.direct), ids, np + want.n_ids, 1, pred,
                                     sizeof pred, &nb));
-    struct joule_sbuf esc = {0};
-    joule_sbuf_json_str(&esc, pred, nb);
+    struct joule_strbuf esc = {0};
+    joule_strbuf_json_str(&esc, pred, nb);
     cJSON *ref = cJSON_Parse(esc.data);
 
     struct http_resp resp;
@@ -1162,7 +1162,7 @@ static void test_real_study_route(void)
                  (long)(np + want.n_ids));
     cJSON_Delete(j);
     cJSON_Delete(ref);
-    joule_sbuf_free(&esc);
+    joule_strbuf_free(&esc);
     resp_free(&resp);
     joule_gen_result_free(&want);
 
@@ -1406,7 +1406,7 @@ static void test_detok_prompt_cut_in_character(void)
     CHECK_OK(joule_tokenizer_encode(t, text, strlen(text), 0, ids, 16, &n));
     /* find a cut inside the emoji: the prefix decodes to text ending in U+FFFD */
     struct joule_server_backend be = {.user = t, .decode = tok_decode};
-    struct joule_sbuf head = {0}, out = {0}, once = {0};
+    struct joule_strbuf head = {0}, out = {0}, once = {0};
     size_t cut = 0;
     for (size_t k = 1; k < n && !cut; k++) {
         CHECK_OK(joule_server_decode(&be, ids, k, &head));
@@ -1425,9 +1425,9 @@ static void test_detok_prompt_cut_in_character(void)
     CHECK_OK(joule_detok_finish(&d, &once));
     joule_detok_free(&d);
     CHECK_EQ_STR(once.data ? once.data : "", "\xF0\x9F\x98\x80y");
-    joule_sbuf_free(&head);
-    joule_sbuf_free(&out);
-    joule_sbuf_free(&once);
+    joule_strbuf_free(&head);
+    joule_strbuf_free(&out);
+    joule_strbuf_free(&once);
     joule_tokenizer_free(t);
 }
 

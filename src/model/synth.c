@@ -16,6 +16,7 @@
 #include "model/synth_internal.h"
 #include "model/synth_shapes_table.h"
 #include "util/fileio.h"
+#include "util/strbuf.h"
 
 #define N_SHAPES (sizeof synth_shapes / sizeof synth_shapes[0])
 
@@ -510,42 +511,6 @@ static int write_values(FILE *f, const struct synth_tensor *t, enum joule_dtype 
 /* safetensors.                                                              */
 /* ------------------------------------------------------------------------- */
 
-struct strbuf {
-    char *s;
-    size_t n, cap;
-    int failed;
-};
-
-static void sb_printf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(struct strbuf *b, const char *fmt, ...)
-{
-    if (b->failed) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-            b->failed = 1;
-            return;
-        }
-        if (b->s && b->n + (size_t)k < b->cap) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t nc = (b->cap ? b->cap : 4096);
-        while (nc <= b->n + (size_t)k)
-            nc *= 2;
-        char *ns = realloc(b->s, nc);
-        if (!ns) {
-            b->failed = 1;
-            return;
-        }
-        b->s = ns;
-        b->cap = nc;
-    }
-}
-
 static enum joule_status check_free_space(const char *dir, uint64_t need)
 {
     struct statvfs sv;
@@ -576,21 +541,21 @@ static enum joule_status write_safetensors(const char *dir, struct synth_list *l
     enum joule_status st = check_free_space(dir, off);
     if (st != JOULE_OK) return st;
 
-    struct strbuf h = {0};
-    sb_printf(&h, "{\"__metadata__\":{\"format\":\"pt\"}");
+    struct joule_strbuf h = {0};
+    joule_strbuf_printf(&h, "{\"__metadata__\":{\"format\":\"pt\"}");
     for (size_t i = 0; i < l->n; i++) {
         const struct synth_tensor *t = &l->t[i];
-        sb_printf(&h, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%lld", t->name, st_dtype_name(p->dtype),
-                  (long long)t->shape[0]);
-        if (t->n_dims > 1) sb_printf(&h, ",%lld", (long long)t->shape[1]);
-        sb_printf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)t->offset,
-                  (unsigned long long)(t->offset + t->nbytes));
+        joule_strbuf_printf(&h, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%lld", t->name,
+                            st_dtype_name(p->dtype), (long long)t->shape[0]);
+        if (t->n_dims > 1) joule_strbuf_printf(&h, ",%lld", (long long)t->shape[1]);
+        joule_strbuf_printf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)t->offset,
+                            (unsigned long long)(t->offset + t->nbytes));
     }
-    sb_printf(&h, "}");
-    while (!h.failed && h.n % 8)
-        sb_printf(&h, " ");
-    if (h.failed) {
-        free(h.s);
+    joule_strbuf_printf(&h, "}");
+    while (!h.oom && h.len % 8)
+        joule_strbuf_printf(&h, " ");
+    if (h.oom) {
+        joule_strbuf_free(&h);
         return joule_errorf(JOULE_ERR_NOMEM, "synth: safetensors header");
     }
 
@@ -598,19 +563,19 @@ static enum joule_status write_safetensors(const char *dir, struct synth_list *l
     st = joule_path_join(path, sizeof path, dir, "model.safetensors");
     if (st == JOULE_OK) st = joule_path_join(tmp, sizeof tmp, dir, ".model.safetensors.partial");
     if (st != JOULE_OK) {
-        free(h.s);
+        joule_strbuf_free(&h);
         return st;
     }
     FILE *f = fopen(tmp, "wb");
     if (!f) {
-        free(h.s);
+        joule_strbuf_free(&h);
         return joule_errorf(JOULE_ERR_IO, "synth: %s: %s", tmp, strerror(errno));
     }
     unsigned char len8[8];
     for (int i = 0; i < 8; i++)
-        len8[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
-    int bad = fwrite(len8, 1, 8, f) != 8 || fwrite(h.s, 1, h.n, f) != h.n;
-    free(h.s);
+        len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
+    int bad = fwrite(len8, 1, 8, f) != 8 || fwrite(h.data, 1, h.len, f) != h.len;
+    joule_strbuf_free(&h);
     for (size_t i = 0; i < l->n && !bad; i++)
         bad = write_values(f, &l->t[i], p->dtype, p->seed);
     int e = errno;

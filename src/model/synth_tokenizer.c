@@ -3,7 +3,6 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include "joule/synth.h"
 #include "model/synth_internal.h"
 #include "util/fileio.h"
+#include "util/strbuf.h"
 
 /* ------------------------------------------------------------------------- */
 /* Pre-tokenization: GPT-2's regex                                           */
@@ -401,70 +401,6 @@ static enum joule_status read_corpus(const char *path, char **text, size_t *len)
 /* tokenizer.json                                                            */
 /* ------------------------------------------------------------------------- */
 
-struct out {
-    char *s;
-    size_t n, cap;
-    int failed;
-};
-
-static void put(struct out *o, const char *s, size_t n)
-{
-    if (o->failed) return;
-    if (o->n + n + 1 > o->cap) {
-        size_t nc = o->cap ? o->cap : 1 << 16;
-        while (nc < o->n + n + 1)
-            nc *= 2;
-        char *ns = realloc(o->s, nc);
-        if (!ns) {
-            o->failed = 1;
-            return;
-        }
-        o->s = ns;
-        o->cap = nc;
-    }
-    memcpy(o->s + o->n, s, n);
-    o->n += n;
-    o->s[o->n] = '\0';
-}
-
-static void puts_(struct out *o, const char *s)
-{
-    put(o, s, strlen(s));
-}
-
-static void putf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void putf(struct out *o, const char *fmt, ...)
-{
-    char buf[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    if (k < 0 || (size_t)k >= sizeof buf) {
-        o->failed = 1;
-        return;
-    }
-    put(o, buf, (size_t)k);
-}
-
-/* A JSON string literal of UTF-8 text `s` (no control characters expected). */
-static void put_jstr(struct out *o, const char *s, size_t n)
-{
-    put(o, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            char e[2] = {'\\', (char)c};
-            put(o, e, 2);
-        } else if (c < 0x20) {
-            putf(o, "\\u%04x", c);
-        } else {
-            put(o, (const char *)&s[i], 1);
-        }
-    }
-    put(o, "\"", 1);
-}
-
 /* GPT-2's bytes_to_unicode: printable Latin-1 bytes stand for themselves, the
  * others for U+0100 onwards in byte order. Writes the UTF-8 of byte b. */
 static size_t byte_char(unsigned char b, char out[3])
@@ -488,10 +424,10 @@ static size_t byte_char(unsigned char b, char out[3])
 }
 
 /* The byte-level string of symbol bytes. */
-static void put_symstr(struct out *o, const unsigned char *bytes, size_t n)
+static void put_symstr(struct joule_strbuf *o, const unsigned char *bytes, size_t n)
 {
     char tmp[3 * 64];
-    put(o, "\"", 1);
+    joule_strbuf_append(o, "\"", 1);
     for (size_t i = 0; i < n;) {
         size_t t = 0;
         for (; i < n && t + 3 <= sizeof tmp; i++) {
@@ -501,9 +437,9 @@ static void put_symstr(struct out *o, const unsigned char *bytes, size_t n)
             memcpy(tmp + t, c, k);
             t += k;
         }
-        put(o, tmp, t);
+        joule_strbuf_append(o, tmp, t);
     }
-    put(o, "\"", 1);
+    joule_strbuf_append(o, "\"", 1);
 }
 
 struct special {
@@ -559,7 +495,7 @@ enum joule_status joule_synth_write_tokenizer(const char *out_dir, int vocab_siz
     }
     const int n_sym = bpe.n_sym;
     char *is_special = calloc((size_t)vocab_size, 1);
-    struct out o = {0};
+    struct joule_strbuf o = {0};
     if (!is_special) {
         st = joule_errorf(JOULE_ERR_NOMEM, "synth: tokenizer");
         goto done;
@@ -568,80 +504,83 @@ enum joule_status joule_synth_write_tokenizer(const char *out_dir, int vocab_siz
     for (int k = 0; k < n_sp; k++)
         is_special[sp[k].id] = 1;
 
-    puts_(&o, "{\n  \"version\": \"1.0\",\n  \"truncation\": null,\n  \"padding\": null,\n"
-              "  \"added_tokens\": [");
+    joule_strbuf_puts(&o,
+                      "{\n  \"version\": \"1.0\",\n  \"truncation\": null,\n  \"padding\": null,\n"
+                      "  \"added_tokens\": [");
     for (int k = 0; k < n_sp; k++) {
-        putf(&o, "%s\n    {\"id\": %d, \"content\": ", k ? "," : "", sp[k].id);
-        put_jstr(&o, sp[k].content, strlen(sp[k].content));
-        puts_(&o, ", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, "
-                  "\"normalized\": false, \"special\": true}");
+        joule_strbuf_printf(&o, "%s\n    {\"id\": %d, \"content\": ", k ? "," : "", sp[k].id);
+        joule_strbuf_json_str(&o, sp[k].content, strlen(sp[k].content));
+        joule_strbuf_puts(&o, ", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, "
+                              "\"normalized\": false, \"special\": true}");
     }
-    puts_(&o, "\n  ],\n  \"normalizer\": null,\n"
-              "  \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false, "
-              "\"trim_offsets\": true, \"use_regex\": true},\n"
-              "  \"post_processor\": null,\n"
-              "  \"decoder\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true, "
-              "\"trim_offsets\": true, \"use_regex\": true},\n"
-              "  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": null,\n"
-              "    \"unk_token\": null,\n    \"continuing_subword_prefix\": null,\n"
-              "    \"end_of_word_suffix\": null,\n    \"fuse_unk\": false,\n"
-              "    \"byte_fallback\": false,\n    \"ignore_merges\": false,\n    \"vocab\": {");
+    joule_strbuf_puts(
+        &o, "\n  ],\n  \"normalizer\": null,\n"
+            "  \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": false, "
+            "\"trim_offsets\": true, \"use_regex\": true},\n"
+            "  \"post_processor\": null,\n"
+            "  \"decoder\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true, "
+            "\"trim_offsets\": true, \"use_regex\": true},\n"
+            "  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": null,\n"
+            "    \"unk_token\": null,\n    \"continuing_subword_prefix\": null,\n"
+            "    \"end_of_word_suffix\": null,\n    \"fuse_unk\": false,\n"
+            "    \"byte_fallback\": false,\n    \"ignore_merges\": false,\n    \"vocab\": {");
     /* vocabulary in id order */
     int s = 0;
     for (int id = 0; id < vocab_size; id++) {
-        puts_(&o, id ? ",\n      " : "\n      ");
+        joule_strbuf_puts(&o, id ? ",\n      " : "\n      ");
         int k;
         for (k = 0; k < n_sp && sp[k].id != id; k++) {
         }
         if (k < n_sp) {
-            put_jstr(&o, sp[k].content, strlen(sp[k].content));
+            joule_strbuf_json_str(&o, sp[k].content, strlen(sp[k].content));
         } else if (s < n_sym) {
             put_symstr(&o, bpe.bytes + bpe.off[s], bpe.len[s]);
             s++;
         } else {
-            putf(&o, "\"<|reserved_%d|>\"", id);
+            joule_strbuf_printf(&o, "\"<|reserved_%d|>\"", id);
         }
-        putf(&o, ": %d", id);
+        joule_strbuf_printf(&o, ": %d", id);
     }
-    puts_(&o, "\n    },\n    \"merges\": [");
+    joule_strbuf_puts(&o, "\n    },\n    \"merges\": [");
     for (int j = 0; j < bpe.n_merges; j++) {
-        puts_(&o, j ? ",\n      [" : "\n      [");
+        joule_strbuf_puts(&o, j ? ",\n      [" : "\n      [");
         int32_t l = bpe.merges[3 * j], r = bpe.merges[3 * j + 1];
         put_symstr(&o, bpe.bytes + bpe.off[l], bpe.len[l]);
-        puts_(&o, ", ");
+        joule_strbuf_puts(&o, ", ");
         put_symstr(&o, bpe.bytes + bpe.off[r], bpe.len[r]);
-        puts_(&o, "]");
+        joule_strbuf_puts(&o, "]");
     }
-    puts_(&o, "\n    ]\n  }\n}\n");
-    if (o.failed) {
+    joule_strbuf_puts(&o, "\n    ]\n  }\n}\n");
+    if (o.oom) {
         st = joule_errorf(JOULE_ERR_NOMEM, "synth: tokenizer.json");
         goto done;
     }
     char path[4096];
     if ((st = joule_path_join(path, sizeof path, out_dir, "tokenizer.json")) != JOULE_OK) goto done;
-    if ((st = joule_write_file_atomic(path, o.s, o.n)) != JOULE_OK) goto done;
+    if ((st = joule_write_file_atomic(path, o.data, o.len)) != JOULE_OK) goto done;
 
     /* tokenizer_config.json, as transformers' AutoTokenizer expects it */
-    o.n = 0;
-    puts_(&o, "{\n  \"tokenizer_class\": \"PreTrainedTokenizerFast\",\n"
-              "  \"clean_up_tokenization_spaces\": false,\n  \"eos_token\": \"<|endoftext|>\"");
+    joule_strbuf_reset(&o);
+    joule_strbuf_puts(
+        &o, "{\n  \"tokenizer_class\": \"PreTrainedTokenizerFast\",\n"
+            "  \"clean_up_tokenization_spaces\": false,\n  \"eos_token\": \"<|endoftext|>\"");
     for (int k = 1; k < n_sp; k++) {
         const char *role = !strcmp(sp[k].content, "<|startoftext|>") ? "bos_token"
                            : !strcmp(sp[k].content, "<|pad|>")       ? "pad_token"
                                                                      : "unk_token";
-        putf(&o, ",\n  \"%s\": \"%s\"", role, sp[k].content);
+        joule_strbuf_printf(&o, ",\n  \"%s\": \"%s\"", role, sp[k].content);
     }
-    if (bos_id == eos_id) puts_(&o, ",\n  \"bos_token\": \"<|endoftext|>\"");
-    puts_(&o, ",\n  \"model_max_length\": 1000000000000000019884624838656\n}\n");
-    if (o.failed) {
+    if (bos_id == eos_id) joule_strbuf_puts(&o, ",\n  \"bos_token\": \"<|endoftext|>\"");
+    joule_strbuf_puts(&o, ",\n  \"model_max_length\": 1000000000000000019884624838656\n}\n");
+    if (o.oom) {
         st = joule_errorf(JOULE_ERR_NOMEM, "synth: tokenizer_config.json");
         goto done;
     }
     if ((st = joule_path_join(path, sizeof path, out_dir, "tokenizer_config.json")) != JOULE_OK)
         goto done;
-    st = joule_write_file_atomic(path, o.s, o.n);
+    st = joule_write_file_atomic(path, o.data, o.len);
 done:
-    free(o.s);
+    joule_strbuf_free(&o);
     free(is_special);
     joule_synth_bpe_free(&bpe);
     return st;

@@ -1,20 +1,11 @@
-/* A growable text buffer for the report writers (internal). */
+/* HTML/XML escaping for the report writers (internal); the buffer itself is
+ * util/strbuf.h. */
 #ifndef JOULE_REPORT_SBUF_H
 #define JOULE_REPORT_SBUF_H
 
-#include <stddef.h>
+#include "util/strbuf.h"
 
-struct joule_rbuf {
-    char *s;
-    size_t len, cap;
-    int oom; /* set once an allocation failed; later appends are ignored */
-};
-
-void joule_rbuf_printf(struct joule_rbuf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-void joule_rbuf_puts(struct joule_rbuf *b, const char *s);
 /* Append s escaped for HTML/XML text and attributes. */
-void joule_rbuf_html(struct joule_rbuf *b, const char *s);
-void joule_rbuf_free(struct joule_rbuf *b);
+void joule_strbuf_html(struct joule_strbuf *b, const char *s);
 
 #endif

@@ -136,109 +136,109 @@ static void tbl_free(struct tbl *t)
     t->c = NULL;
 }
 
-static void md_cell(struct joule_rbuf *b, const char *s)
+static void md_cell(struct joule_strbuf *b, const char *s)
 {
     for (; *s; s++) {
         if (*s == '|')
-            joule_rbuf_puts(b, "\\|");
+            joule_strbuf_puts(b, "\\|");
         else
-            joule_rbuf_printf(b, "%c", *s);
+            joule_strbuf_printf(b, "%c", *s);
     }
 }
 
-static void tbl_md(const struct tbl *t, struct joule_rbuf *b)
+static void tbl_md(const struct tbl *t, struct joule_strbuf *b)
 {
-    joule_rbuf_printf(b, "**%s**\n\n", t->caption);
+    joule_strbuf_printf(b, "**%s**\n\n", t->caption);
     for (size_t r = 0; r < t->nr; r++) {
-        joule_rbuf_puts(b, "|");
+        joule_strbuf_puts(b, "|");
         for (size_t c = 0; c < t->nc; c++) {
-            joule_rbuf_puts(b, " ");
+            joule_strbuf_puts(b, " ");
             md_cell(b, tbl_get(t, r, c));
-            joule_rbuf_puts(b, " |");
+            joule_strbuf_puts(b, " |");
         }
-        joule_rbuf_puts(b, "\n");
+        joule_strbuf_puts(b, "\n");
         if (r == 0) {
-            joule_rbuf_puts(b, "|");
+            joule_strbuf_puts(b, "|");
             for (size_t c = 0; c < t->nc; c++)
-                joule_rbuf_puts(b, c ? "---:|" : "---|");
-            joule_rbuf_puts(b, "\n");
+                joule_strbuf_puts(b, c ? "---:|" : "---|");
+            joule_strbuf_puts(b, "\n");
         }
     }
 }
 
-static void tbl_csv(const struct tbl *t, struct joule_rbuf *b)
+static void tbl_csv(const struct tbl *t, struct joule_strbuf *b)
 {
     for (size_t r = 0; r < t->nr; r++) {
         for (size_t c = 0; c < t->nc; c++) {
             const char *s = tbl_get(t, r, c);
             if (!strcmp(s, "–")) s = ""; /* undefined: empty field */
-            if (c) joule_rbuf_puts(b, ",");
+            if (c) joule_strbuf_puts(b, ",");
             if (strpbrk(s, ",\"\n")) {
-                joule_rbuf_puts(b, "\"");
+                joule_strbuf_puts(b, "\"");
                 for (; *s; s++)
-                    joule_rbuf_printf(b, *s == '"' ? "\"\"" : "%c", *s);
-                joule_rbuf_puts(b, "\"");
+                    joule_strbuf_printf(b, *s == '"' ? "\"\"" : "%c", *s);
+                joule_strbuf_puts(b, "\"");
             } else {
-                joule_rbuf_puts(b, s);
+                joule_strbuf_puts(b, s);
             }
         }
-        joule_rbuf_puts(b, "\n");
+        joule_strbuf_puts(b, "\n");
     }
 }
 
-static void tex_escape(struct joule_rbuf *b, const char *s)
+static void tex_escape(struct joule_strbuf *b, const char *s)
 {
     for (; *s; s++) {
         unsigned char ch = (unsigned char)*s;
         if (strchr("&%$#_{}", *s))
-            joule_rbuf_printf(b, "\\%c", *s);
+            joule_strbuf_printf(b, "\\%c", *s);
         else if (*s == '~')
-            joule_rbuf_puts(b, "\\textasciitilde{}");
+            joule_strbuf_puts(b, "\\textasciitilde{}");
         else if (*s == '^')
-            joule_rbuf_puts(b, "\\textasciicircum{}");
+            joule_strbuf_puts(b, "\\textasciicircum{}");
         else if (*s == '\\')
-            joule_rbuf_puts(b, "\\textbackslash{}");
+            joule_strbuf_puts(b, "\\textbackslash{}");
         else if (ch == 0xE2 && (unsigned char)s[1] == 0x80 && (unsigned char)s[2] == 0x93) {
-            joule_rbuf_puts(b, "--"); /* the en dash used for undefined cells */
+            joule_strbuf_puts(b, "--"); /* the en dash used for undefined cells */
             s += 2;
         } else
-            joule_rbuf_printf(b, "%c", *s);
+            joule_strbuf_printf(b, "%c", *s);
     }
 }
 
-static void tbl_tex(const struct tbl *t, struct joule_rbuf *b)
+static void tbl_tex(const struct tbl *t, struct joule_strbuf *b)
 {
-    joule_rbuf_puts(b, "\\begin{table}[ht]\n\\centering\n\\caption{");
+    joule_strbuf_puts(b, "\\begin{table}[ht]\n\\centering\n\\caption{");
     tex_escape(b, t->caption);
-    joule_rbuf_puts(b, "}\n\\begin{tabular}{l");
+    joule_strbuf_puts(b, "}\n\\begin{tabular}{l");
     for (size_t c = 1; c < t->nc; c++)
-        joule_rbuf_puts(b, "r");
-    joule_rbuf_puts(b, "}\n\\hline\n");
+        joule_strbuf_puts(b, "r");
+    joule_strbuf_puts(b, "}\n\\hline\n");
     for (size_t r = 0; r < t->nr; r++) {
         for (size_t c = 0; c < t->nc; c++) {
-            if (c) joule_rbuf_puts(b, " & ");
+            if (c) joule_strbuf_puts(b, " & ");
             tex_escape(b, tbl_get(t, r, c));
         }
-        joule_rbuf_puts(b, r == 0 ? " \\\\\n\\hline\n" : " \\\\\n");
+        joule_strbuf_puts(b, r == 0 ? " \\\\\n\\hline\n" : " \\\\\n");
     }
-    joule_rbuf_puts(b, "\\hline\n\\end{tabular}\n\\end{table}\n");
+    joule_strbuf_puts(b, "\\hline\n\\end{tabular}\n\\end{table}\n");
 }
 
-static void tbl_html(const struct tbl *t, struct joule_rbuf *b)
+static void tbl_html(const struct tbl *t, struct joule_strbuf *b)
 {
-    joule_rbuf_puts(b, "<table>\n<caption>");
-    joule_rbuf_html(b, t->caption);
-    joule_rbuf_puts(b, "</caption>\n");
+    joule_strbuf_puts(b, "<table>\n<caption>");
+    joule_strbuf_html(b, t->caption);
+    joule_strbuf_puts(b, "</caption>\n");
     for (size_t r = 0; r < t->nr; r++) {
-        joule_rbuf_puts(b, "<tr>");
+        joule_strbuf_puts(b, "<tr>");
         for (size_t c = 0; c < t->nc; c++) {
-            joule_rbuf_puts(b, r == 0 ? "<th>" : "<td>");
-            joule_rbuf_html(b, tbl_get(t, r, c));
-            joule_rbuf_puts(b, r == 0 ? "</th>" : "</td>");
+            joule_strbuf_puts(b, r == 0 ? "<th>" : "<td>");
+            joule_strbuf_html(b, tbl_get(t, r, c));
+            joule_strbuf_puts(b, r == 0 ? "</th>" : "</td>");
         }
-        joule_rbuf_puts(b, "</tr>\n");
+        joule_strbuf_puts(b, "</tr>\n");
     }
-    joule_rbuf_puts(b, "</table>\n");
+    joule_strbuf_puts(b, "</table>\n");
 }
 
 /* Write via a temporary file and rename() (readers never see half a file) but without the
@@ -259,12 +259,12 @@ static enum joule_status write_file(const char *path, const char *data, size_t l
     return JOULE_OK;
 }
 
-static enum joule_status write_buf(const char *dir, const char *name, struct joule_rbuf *b)
+static enum joule_status write_buf(const char *dir, const char *name, struct joule_strbuf *b)
 {
     char path[4096];
     if (b->oom) return joule_errorf(JOULE_ERR_NOMEM, "report: out of memory writing %s", name);
     enum joule_status st = joule_path_join(path, sizeof path, dir, name);
-    if (!st) st = write_file(path, b->s ? b->s : "", b->len);
+    if (!st) st = write_file(path, b->data ? b->data : "", b->len);
     return st;
 }
 
@@ -273,7 +273,7 @@ static enum joule_status tbl_write(const struct tbl *t, const char *dir, const c
                                    int no_tex)
 {
     char fn[512];
-    struct joule_rbuf b = {0};
+    struct joule_strbuf b = {0};
     enum joule_status st;
     tbl_md(t, &b);
     snprintf(fn, sizeof fn, "tables/%s.md", name);
@@ -290,7 +290,7 @@ static enum joule_status tbl_write(const struct tbl *t, const char *dir, const c
         snprintf(fn, sizeof fn, "tables/%s.tex", name);
         st = write_buf(dir, fn, &b);
     }
-    joule_rbuf_free(&b);
+    joule_strbuf_free(&b);
     return st;
 }
 
@@ -542,22 +542,22 @@ static const struct {
 };
 
 /* Ranked list per objective with significance between neighbours, as HTML, Markdown and JSON. */
-static void recommendations(const struct joule_report *r, struct joule_rbuf *html,
-                            struct joule_rbuf *md, cJSON *json)
+static void recommendations(const struct joule_report *r, struct joule_strbuf *html,
+                            struct joule_strbuf *md, cJSON *json)
 {
     for (size_t o = 0; o < sizeof g_objectives / sizeof g_objectives[0]; o++) {
         int mt = -1;
         for (int i = 0; i < 3 && mt < 0; i++)
             if (g_objectives[o].metrics[i] >= 0 && metric_has_data(r, g_objectives[o].metrics[i]))
                 mt = g_objectives[o].metrics[i];
-        joule_rbuf_printf(html, "<h3>Objective: %s</h3>\n", g_objectives[o].objective);
-        joule_rbuf_printf(md, "## Objective: %s\n\n", g_objectives[o].objective);
+        joule_strbuf_printf(html, "<h3>Objective: %s</h3>\n", g_objectives[o].objective);
+        joule_strbuf_printf(md, "## Objective: %s\n\n", g_objectives[o].objective);
         cJSON *jo = cJSON_CreateObject();
         cJSON_AddStringToObject(jo, "objective", g_objectives[o].objective);
         cJSON_AddItemToArray(json, jo);
         if (mt < 0) {
-            joule_rbuf_puts(html, "<p>No data for this objective.</p>\n");
-            joule_rbuf_puts(md, "No data for this objective.\n\n");
+            joule_strbuf_puts(html, "<p>No data for this objective.</p>\n");
+            joule_strbuf_puts(md, "No data for this objective.\n\n");
             continue;
         }
         cJSON_AddStringToObject(jo, "metric", joule_report_metric_key(mt));
@@ -576,16 +576,16 @@ static void recommendations(const struct joule_report *r, struct joule_rbuf *htm
             e[c] = (struct rec_entry){c, n ? joule_stats_quantile_sorted(med, n, 0.5) : NAN};
         }
         qsort(e, r->nconfs, sizeof *e, cmp_rec);
-        joule_rbuf_printf(
+        joule_strbuf_printf(
             html,
             "<p>Ranked by the median over models of each model's median %s "
             "(lower is better). Significance is the chosen test's pairwise p &lt; "
             "%g, counted over the models measured in both configurations.</p>\n<ol>\n",
             joule_report_metric_label(mt), r->params.alpha);
-        joule_rbuf_printf(md,
-                          "Ranked by the median over models of each model's median %s (lower is "
-                          "better); significance: pairwise p < %g per model.\n\n",
-                          joule_report_metric_label(mt), r->params.alpha);
+        joule_strbuf_printf(md,
+                            "Ranked by the median over models of each model's median %s (lower is "
+                            "better); significance: pairwise p < %g per model.\n\n",
+                            joule_report_metric_label(mt), r->params.alpha);
         cJSON *ranking = cJSON_AddArrayToObject(jo, "ranking");
         for (size_t i = 0; i < r->nconfs; i++) {
             if (isnan(e[i].score)) continue;
@@ -623,19 +623,19 @@ static void recommendations(const struct joule_report *r, struct joule_rbuf *htm
                 cJSON_AddNumberToObject(jc, "not_significant", (double)ns);
             }
             cJSON_AddItemToArray(ranking, je);
-            joule_rbuf_puts(html, "<li><b>");
-            joule_rbuf_html(html, r->confs[e[i].conf].name);
-            joule_rbuf_printf(html, "</b> (%s)", num);
+            joule_strbuf_puts(html, "<li><b>");
+            joule_strbuf_html(html, r->confs[e[i].conf].name);
+            joule_strbuf_printf(html, "</b> (%s)", num);
             if (note[0]) {
-                joule_rbuf_puts(html, ": ");
-                joule_rbuf_html(html, note);
+                joule_strbuf_puts(html, ": ");
+                joule_strbuf_html(html, note);
             }
-            joule_rbuf_puts(html, "</li>\n");
-            joule_rbuf_printf(md, "%zu. **%s** (%s)%s%s\n", i + 1, r->confs[e[i].conf].name, num,
-                              note[0] ? ": " : "", note);
+            joule_strbuf_puts(html, "</li>\n");
+            joule_strbuf_printf(md, "%zu. **%s** (%s)%s%s\n", i + 1, r->confs[e[i].conf].name, num,
+                                note[0] ? ": " : "", note);
         }
-        joule_rbuf_puts(html, "</ol>\n");
-        joule_rbuf_puts(md, "\n");
+        joule_strbuf_puts(html, "</ol>\n");
+        joule_strbuf_puts(md, "\n");
     }
 }
 
@@ -655,7 +655,7 @@ static double ymap(const struct yscale *s, double v)
     return s->py1 - (x - a) / (b - a) * (s->py1 - s->py0);
 }
 
-static void svg_boxplot(const struct joule_report *r, int mt, struct joule_rbuf *b)
+static void svg_boxplot(const struct joule_report *r, int mt, struct joule_strbuf *b)
 {
     size_t nm = r->nmodels, ncf = r->nconfs;
     double slot = nm * 12.0 + 16.0;
@@ -692,27 +692,28 @@ static void svg_boxplot(const struct joule_report *r, int mt, struct joule_rbuf 
         ys.hi = hi + 0.05 * span;
         if (lo >= 0 && ys.lo < 0) ys.lo = 0;
     }
-    joule_rbuf_printf(b,
-                      "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"boxplot\" width=\"%.0f\" "
-                      "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" "
-                      "font-size=\"11\">\n",
-                      width, height, width, height);
-    joule_rbuf_printf(b,
-                      "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"#ffffff\"/>\n",
-                      width, height);
-    joule_rbuf_puts(b, "<text x=\"10\" y=\"18\" font-size=\"14\" font-weight=\"bold\">");
-    joule_rbuf_html(b, joule_report_metric_label(mt));
-    joule_rbuf_printf(b, "%s%s</text>\n", ys.log ? " (log scale)" : "",
-                      r->estimated[mt] ? " (estimated: no energy counter)" : "");
+    joule_strbuf_printf(
+        b,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"boxplot\" width=\"%.0f\" "
+        "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" "
+        "font-size=\"11\">\n",
+        width, height, width, height);
+    joule_strbuf_printf(b,
+                        "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"#ffffff\"/>\n",
+                        width, height);
+    joule_strbuf_puts(b, "<text x=\"10\" y=\"18\" font-size=\"14\" font-weight=\"bold\">");
+    joule_strbuf_html(b, joule_report_metric_label(mt));
+    joule_strbuf_printf(b, "%s%s</text>\n", ys.log ? " (log scale)" : "",
+                        r->estimated[mt] ? " (estimated: no energy counter)" : "");
     /* axes and ticks */
-    joule_rbuf_printf(b,
-                      "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\"/>\n"
-                      "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\"/>\n",
-                      x0, y0, x0, y1, x0, y1, x0 + plot_w, y1);
+    joule_strbuf_printf(b,
+                        "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\"/>\n"
+                        "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\"/>\n",
+                        x0, y0, x0, y1, x0, y1, x0 + plot_w, y1);
     if (ys.log) {
         for (double t = ys.lo; t <= ys.hi * 1.0001 && t > 0 && isfinite(t); t *= 10.0) {
             double y = ymap(&ys, t);
-            joule_rbuf_printf(
+            joule_strbuf_printf(
                 b,
                 "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
                 "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",
@@ -728,7 +729,7 @@ static void svg_boxplot(const struct joule_report *r, int mt, struct joule_rbuf 
         for (double t = ceil(ys.lo / step) * step; t <= ys.hi + 1e-9 * span && ticks < 50;
              t += step, ticks++) {
             double y = ymap(&ys, t);
-            joule_rbuf_printf(
+            joule_strbuf_printf(
                 b,
                 "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
                 "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",
@@ -739,12 +740,12 @@ static void svg_boxplot(const struct joule_report *r, int mt, struct joule_rbuf 
     double bw = (slot - 16.0) / (double)(nm ? nm : 1);
     for (size_t c = 0; c < ncf; c++) {
         double sx = x0 + slot * (double)c;
-        joule_rbuf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", sx + slot / 2,
-                          y1 + 16);
-        joule_rbuf_html(b, r->confs[c].name);
-        joule_rbuf_puts(b, "</text>\n");
+        joule_strbuf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", sx + slot / 2,
+                            y1 + 16);
+        joule_strbuf_html(b, r->confs[c].name);
+        joule_strbuf_puts(b, "</text>\n");
         if (c)
-            joule_rbuf_printf(
+            joule_strbuf_printf(
                 b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n", sx,
                 y0, sx, y1);
         for (size_t m = 0; m < nm; m++) {
@@ -771,7 +772,7 @@ static void svg_boxplot(const struct joule_report *r, int mt, struct joule_rbuf 
             double yq1 = ymap(&ys, q1), yq3 = ymap(&ys, q3);
             double hbox = yq1 - yq3;
             if (hbox < 1.0) hbox = 1.0;
-            joule_rbuf_printf(
+            joule_strbuf_printf(
                 b,
                 "<g><title>%s, %s: median %.4g (n = %zu)</title>"
                 "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>"
@@ -783,11 +784,11 @@ static void svg_boxplot(const struct joule_report *r, int mt, struct joule_rbuf 
                 cx - hw, yq3, 2 * hw, hbox, col, cx - hw, ymap(&ys, med), cx + hw, ymap(&ys, med));
             for (size_t i = 0; i < n; i++)
                 if (v[i] < wlo || v[i] > whi)
-                    joule_rbuf_printf(b,
-                                      "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2\" fill=\"none\" "
-                                      "stroke=\"%s\"/>",
-                                      cx, ymap(&ys, v[i]), col);
-            joule_rbuf_puts(b, "</g>\n");
+                    joule_strbuf_printf(b,
+                                        "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2\" fill=\"none\" "
+                                        "stroke=\"%s\"/>",
+                                        cx, ymap(&ys, v[i]), col);
+            joule_strbuf_puts(b, "</g>\n");
             free(v);
         }
     }
@@ -795,14 +796,15 @@ static void svg_boxplot(const struct joule_report *r, int mt, struct joule_rbuf 
     for (size_t m = 0; m < nm; m++) {
         double lx = x0 + 290.0 * (double)(m % legend_cols),
                ly = y1 + 40.0 + 18.0 * (double)(m / legend_cols);
-        joule_rbuf_printf(b,
-                          "<rect class=\"legend\" x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" "
-                          "fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">",
-                          lx, ly - 10, model_color(m), lx + 16, ly);
-        joule_rbuf_html(b, r->models[m].name);
-        joule_rbuf_printf(b, " (%s)</text>\n", joule_report_cat_names[r->models[m].cat]);
+        joule_strbuf_printf(
+            b,
+            "<rect class=\"legend\" x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" "
+            "fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">",
+            lx, ly - 10, model_color(m), lx + 16, ly);
+        joule_strbuf_html(b, r->models[m].name);
+        joule_strbuf_printf(b, " (%s)</text>\n", joule_report_cat_names[r->models[m].cat]);
     }
-    joule_rbuf_puts(b, "</svg>\n");
+    joule_strbuf_puts(b, "</svg>\n");
 }
 
 /* ---- stats.json ------------------------------------------------------------------------- */
@@ -887,13 +889,13 @@ enum joule_status joule_report_write(const struct joule_report *r, const char *d
     if (!st) st = joule_mkdirs(sub);
     if (st) return st;
 
-    struct joule_rbuf html = {0}, md = {0}, svg = {0};
-    joule_rbuf_puts(&html,
-                    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
-    joule_rbuf_html(&html, r->title);
-    joule_rbuf_printf(&html, "</title>\n<style>%s</style></head><body>\n<h1>", g_css);
-    joule_rbuf_html(&html, r->title);
-    joule_rbuf_printf(
+    struct joule_strbuf html = {0}, md = {0}, svg = {0};
+    joule_strbuf_puts(&html,
+                      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
+    joule_strbuf_html(&html, r->title);
+    joule_strbuf_printf(&html, "</title>\n<style>%s</style></head><body>\n<h1>", g_css);
+    joule_strbuf_html(&html, r->title);
+    joule_strbuf_printf(
         &html,
         "</h1>\n<p class=\"note\">%zu models × %zu serving configurations; %zu "
         "analyses; %zu rows%s. Per model and metric: all configurations normal by "
@@ -910,52 +912,52 @@ enum joule_status joule_report_write(const struct joule_report *r, const char *d
     for (int mt = 0; mt < JOULE_REPORT_METRIC_COUNT; mt++)
         n_est += r->estimated[mt];
     if (n_est)
-        joule_rbuf_puts(&html, "<p class=\"warn\"><b>Estimated energy.</b> This machine has no "
-                               "readable energy counter: energy values come from the documented "
-                               "model (CPU TDP &times; utilisation + RAM), labelled "
-                               "<i>estimated</i> below. Compare configurations with them, "
-                               "never quote them as joules measured.</p>\n");
+        joule_strbuf_puts(&html, "<p class=\"warn\"><b>Estimated energy.</b> This machine has no "
+                                 "readable energy counter: energy values come from the documented "
+                                 "model (CPU TDP &times; utilisation + RAM), labelled "
+                                 "<i>estimated</i> below. Compare configurations with them, "
+                                 "never quote them as joules measured.</p>\n");
 
-    joule_rbuf_puts(&html, "<h2>Recommendations</h2>\n");
-    joule_rbuf_puts(&md, "# Recommendations\n\n");
+    joule_strbuf_puts(&html, "<h2>Recommendations</h2>\n");
+    joule_strbuf_puts(&md, "# Recommendations\n\n");
     cJSON *root = stats_json(r);
     cJSON *recs = cJSON_AddArrayToObject(root, "recommendations");
     recommendations(r, &html, &md, recs);
     if (!st) st = write_buf(dir, "tables/recommendations.md", &md);
 
     struct tbl t = {0};
-    joule_rbuf_puts(&html, "<h2>Medians by model size</h2>\n");
+    joule_strbuf_puts(&html, "<h2>Medians by model size</h2>\n");
     if (!st && medians_table(r, &t) == 0) {
         tbl_html(&t, &html);
         st = tbl_write(&t, dir, "medians", 0);
     }
     tbl_free(&t);
 
-    joule_rbuf_puts(&html, "<h2>Box plots</h2>\n<div class=\"plots\">\n");
+    joule_strbuf_puts(&html, "<h2>Box plots</h2>\n<div class=\"plots\">\n");
     for (int mt = 0; mt < JOULE_REPORT_METRIC_COUNT && !st; mt++) {
         if (!metric_has_data(r, mt)) continue;
         svg.len = 0;
-        joule_rbuf_puts(&svg, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        joule_strbuf_puts(&svg, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         size_t start = svg.len;
         svg_boxplot(r, mt, &svg);
         char fn[256];
         snprintf(fn, sizeof fn, "plots/%s.svg", joule_report_metric_key(mt));
         st = write_buf(dir, fn, &svg);
-        joule_rbuf_printf(&html, "<div class=\"plot\" id=\"plot-%s\">\n",
-                          joule_report_metric_key(mt));
-        if (svg.s) joule_rbuf_puts(&html, svg.s + start);
-        joule_rbuf_puts(&html, "</div>\n");
+        joule_strbuf_printf(&html, "<div class=\"plot\" id=\"plot-%s\">\n",
+                            joule_report_metric_key(mt));
+        if (svg.data) joule_strbuf_puts(&html, svg.data + start);
+        joule_strbuf_puts(&html, "</div>\n");
     }
-    joule_rbuf_puts(&html, "</div>\n");
+    joule_strbuf_puts(&html, "</div>\n");
 
     for (int mt = 0; mt < JOULE_REPORT_METRIC_COUNT && !st; mt++) {
         if (!metric_has_data(r, mt)) continue;
         char name[128];
-        joule_rbuf_printf(&html, "<h2 id=\"metric-%s\">", joule_report_metric_key(mt));
-        joule_rbuf_html(&html, joule_report_metric_label(mt));
-        joule_rbuf_puts(&html, "</h2>\n");
+        joule_strbuf_printf(&html, "<h2 id=\"metric-%s\">", joule_report_metric_key(mt));
+        joule_strbuf_html(&html, joule_report_metric_label(mt));
+        joule_strbuf_puts(&html, "</h2>\n");
         if (r->estimated[mt])
-            joule_rbuf_printf(
+            joule_strbuf_printf(
                 &html,
                 "<p class=\"note\"><b>Estimated:</b> %zu of these values come from an "
                 "energy model (no hardware counter on the machine), not a measurement.</p>\n",
@@ -981,9 +983,9 @@ enum joule_status joule_report_write(const struct joule_report *r, const char *d
     }
     if (!st && pairs_table(r, &t) == 0) st = tbl_write(&t, dir, "pairs", 1);
     tbl_free(&t);
-    joule_rbuf_puts(&html,
-                    "<p class=\"note\">Files: stats.json, tables/*.md|csv|tex, plots/*.svg.</p>\n"
-                    "</body></html>\n");
+    joule_strbuf_puts(&html,
+                      "<p class=\"note\">Files: stats.json, tables/*.md|csv|tex, plots/*.svg.</p>\n"
+                      "</body></html>\n");
     if (!st) st = write_buf(dir, "index.html", &html);
     if (!st) {
         char *js = cJSON_Print(root);
@@ -997,8 +999,8 @@ enum joule_status joule_report_write(const struct joule_report *r, const char *d
         }
     }
     cJSON_Delete(root);
-    joule_rbuf_free(&html);
-    joule_rbuf_free(&md);
-    joule_rbuf_free(&svg);
+    joule_strbuf_free(&html);
+    joule_strbuf_free(&md);
+    joule_strbuf_free(&svg);
     return st;
 }

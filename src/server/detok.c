@@ -36,18 +36,18 @@ enum joule_status joule_detok_init(struct joule_detok *d, const struct joule_ser
 void joule_detok_free(struct joule_detok *d)
 {
     free(d->ids);
-    joule_sbuf_free(&d->a);
-    joule_sbuf_free(&d->b);
+    joule_strbuf_free(&d->a);
+    joule_strbuf_free(&d->b);
     memset(d, 0, sizeof *d);
 }
 
 enum joule_status joule_server_decode(const struct joule_server_backend *be, const int32_t *ids,
-                                      size_t n, struct joule_sbuf *b)
+                                      size_t n, struct joule_strbuf *b)
 {
-    joule_sbuf_reset(b);
+    joule_strbuf_reset(b);
     if (n == 0) return JOULE_OK;
     if (b->cap < 64) {
-        joule_sbuf_append(b, "", 0); /* make sure a buffer exists */
+        joule_strbuf_append(b, "", 0); /* make sure a buffer exists */
         if (b->oom) return joule_errorf(JOULE_ERR_NOMEM, "out of memory");
     }
     for (int tries = 0; tries < 2; tries++) {
@@ -68,17 +68,17 @@ enum joule_status joule_server_decode(const struct joule_server_backend *be, con
 }
 
 static enum joule_status decode_into(struct joule_detok *d, size_t from, size_t to,
-                                     struct joule_sbuf *b)
+                                     struct joule_strbuf *b)
 {
     return joule_server_decode(d->be, d->ids + from, to > from ? to - from : 0, b);
 }
 
-static int ends_incomplete(const struct joule_sbuf *b)
+static int ends_incomplete(const struct joule_strbuf *b)
 {
     return b->len >= 3 && !memcmp(b->data + b->len - 3, "\xEF\xBF\xBD", 3);
 }
 
-static enum joule_status emit(struct joule_detok *d, struct joule_sbuf *out, int final)
+static enum joule_status emit(struct joule_detok *d, struct joule_strbuf *out, int final)
 {
     enum joule_status s = decode_into(d, d->prefix, d->read, &d->a);
     if (s == JOULE_OK) s = decode_into(d, d->prefix, d->n, &d->b);
@@ -96,7 +96,7 @@ static enum joule_status emit(struct joule_detok *d, struct joule_sbuf *out, int
             k--;
     }
     if (d->b.len > k && (final || !ends_incomplete(&d->b))) {
-        joule_sbuf_append(out, d->b.data + k, d->b.len - k);
+        joule_strbuf_append(out, d->b.data + k, d->b.len - k);
         d->prefix = d->read;
         d->read = d->n;
         /* drop ids left of the window so the buffer stays small */
@@ -119,13 +119,13 @@ enum joule_status joule_detok_add(struct joule_detok *d, const int32_t *ids, siz
     return JOULE_OK;
 }
 
-enum joule_status joule_detok_push(struct joule_detok *d, int32_t tok, struct joule_sbuf *out)
+enum joule_status joule_detok_push(struct joule_detok *d, int32_t tok, struct joule_strbuf *out)
 {
     enum joule_status s = joule_detok_add(d, &tok, 1);
     return s != JOULE_OK ? s : emit(d, out, 0);
 }
 
-enum joule_status joule_detok_finish(struct joule_detok *d, struct joule_sbuf *out)
+enum joule_status joule_detok_finish(struct joule_detok *d, struct joule_strbuf *out)
 {
     if (d->read >= d->n) return JOULE_OK;
     return emit(d, out, 1);

@@ -70,8 +70,8 @@ struct job {
     int refs;
     pthread_cond_t cv;
     struct job *next;
-    struct joule_sbuf text; /* completion text so far (incremental mode) */
-    size_t text_safe;       /* bytes of `text` that are final */
+    struct joule_strbuf text; /* completion text so far (incremental mode) */
+    size_t text_safe;         /* bytes of `text` that are final */
 
     /* results, written by the worker before state = JOB_DONE */
     enum joule_status status;
@@ -88,14 +88,14 @@ struct job {
     int stop_hit;    /* a stop string ended the text */
     int detok_error; /* incremental decoding failed */
     struct joule_detok detok;
-    struct joule_sbuf delta;
+    struct joule_strbuf delta;
     size_t scan_from;
 
     /* stream writer (connection thread) */
     struct conn *cx; /* its connection, while the stream is written */
     size_t sent;
     int phase; /* 0 = text, 1 = final event written, 2 = end */
-    struct joule_sbuf out;
+    struct joule_strbuf out;
     size_t out_off;
 };
 
@@ -132,7 +132,7 @@ struct conn {
     enum joule_route route;
     int code;
     int64_t t0_ns;
-    struct joule_sbuf body;
+    struct joule_strbuf body;
     int too_large;
     int responded;
     int accounted; /* counted in the metrics (see account()) */
@@ -196,7 +196,7 @@ static void account(struct joule_server *s, struct conn *cx)
     pthread_mutex_unlock(&s->m.mu);
 }
 
-static void hist_print(struct joule_sbuf *b, const char *name, const char *labels,
+static void hist_print(struct joule_strbuf *b, const char *name, const char *labels,
                        const struct histogram *h)
 {
     uint64_t cum = 0;
@@ -204,19 +204,19 @@ static void hist_print(struct joule_sbuf *b, const char *name, const char *label
     for (size_t i = 0; i <= N_BUCKETS; i++) {
         cum += h->bucket[i];
         if (i < N_BUCKETS)
-            joule_sbuf_printf(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, k_buckets[i],
-                              (unsigned long long)cum);
+            joule_strbuf_printf(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep,
+                                k_buckets[i], (unsigned long long)cum);
         else
-            joule_sbuf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep,
-                              (unsigned long long)cum);
+            joule_strbuf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep,
+                                (unsigned long long)cum);
     }
-    joule_sbuf_printf(b, "%s_sum%s%s%s %.9g\n", name, labels[0] ? "{" : "", labels,
-                      labels[0] ? "}" : "", h->sum);
-    joule_sbuf_printf(b, "%s_count%s%s%s %llu\n", name, labels[0] ? "{" : "", labels,
-                      labels[0] ? "}" : "", (unsigned long long)h->count);
+    joule_strbuf_printf(b, "%s_sum%s%s%s %.9g\n", name, labels[0] ? "{" : "", labels,
+                        labels[0] ? "}" : "", h->sum);
+    joule_strbuf_printf(b, "%s_count%s%s%s %llu\n", name, labels[0] ? "{" : "", labels,
+                        labels[0] ? "}" : "", (unsigned long long)h->count);
 }
 
-static void metrics_render(struct joule_server *s, struct joule_sbuf *b)
+static void metrics_render(struct joule_server *s, struct joule_strbuf *b)
 {
     int qlen, running, active;
     pthread_mutex_lock(&s->mu);
@@ -227,90 +227,90 @@ static void metrics_render(struct joule_server *s, struct joule_sbuf *b)
 
     struct metrics *m = &s->m;
     pthread_mutex_lock(&m->mu);
-    joule_sbuf_puts(b, "# HELP joule_http_requests_total HTTP requests answered, by route and "
-                       "status code.\n# TYPE joule_http_requests_total counter\n");
+    joule_strbuf_puts(b, "# HELP joule_http_requests_total HTTP requests answered, by route and "
+                         "status code.\n# TYPE joule_http_requests_total counter\n");
     for (int r = 0; r < JOULE_ROUTE_COUNT; r++)
         for (size_t c = 0; c < N_CODES; c++)
             if (m->requests[r][c])
-                joule_sbuf_printf(b, "joule_http_requests_total{route=\"%s\",code=\"%d\"} %llu\n",
-                                  joule_route_name(r), k_codes[c],
-                                  (unsigned long long)m->requests[r][c]);
-    joule_sbuf_puts(b, "# HELP joule_http_errors_total HTTP requests answered with an error "
-                       "(status >= 400), by route and status code.\n"
-                       "# TYPE joule_http_errors_total counter\n");
+                joule_strbuf_printf(b, "joule_http_requests_total{route=\"%s\",code=\"%d\"} %llu\n",
+                                    joule_route_name(r), k_codes[c],
+                                    (unsigned long long)m->requests[r][c]);
+    joule_strbuf_puts(b, "# HELP joule_http_errors_total HTTP requests answered with an error "
+                         "(status >= 400), by route and status code.\n"
+                         "# TYPE joule_http_errors_total counter\n");
     for (int r = 0; r < JOULE_ROUTE_COUNT; r++)
         for (size_t c = 1; c < N_CODES; c++)
             if (m->requests[r][c])
-                joule_sbuf_printf(b, "joule_http_errors_total{route=\"%s\",code=\"%d\"} %llu\n",
-                                  joule_route_name(r), k_codes[c],
-                                  (unsigned long long)m->requests[r][c]);
-    joule_sbuf_puts(b, "# HELP joule_http_request_duration_seconds Time from the request's "
-                       "headers until the whole answer is ready to send (a stream: its end).\n"
-                       "# TYPE joule_http_request_duration_seconds histogram\n");
+                joule_strbuf_printf(b, "joule_http_errors_total{route=\"%s\",code=\"%d\"} %llu\n",
+                                    joule_route_name(r), k_codes[c],
+                                    (unsigned long long)m->requests[r][c]);
+    joule_strbuf_puts(b, "# HELP joule_http_request_duration_seconds Time from the request's "
+                         "headers until the whole answer is ready to send (a stream: its end).\n"
+                         "# TYPE joule_http_request_duration_seconds histogram\n");
     for (int r = 0; r < JOULE_ROUTE_COUNT; r++) {
         if (!m->latency[r].count) continue;
         char labels[64];
         snprintf(labels, sizeof labels, "route=\"%s\"", joule_route_name(r));
         hist_print(b, "joule_http_request_duration_seconds", labels, &m->latency[r]);
     }
-    joule_sbuf_puts(b, "# HELP joule_queue_wait_seconds Time generation requests waited for "
-                       "the engine.\n# TYPE joule_queue_wait_seconds histogram\n");
+    joule_strbuf_puts(b, "# HELP joule_queue_wait_seconds Time generation requests waited for "
+                         "the engine.\n# TYPE joule_queue_wait_seconds histogram\n");
     hist_print(b, "joule_queue_wait_seconds", "", &m->queue_wait);
-    joule_sbuf_printf(b,
-                      "# HELP joule_prompt_tokens_total Prompt tokens processed.\n"
-                      "# TYPE joule_prompt_tokens_total counter\n"
-                      "joule_prompt_tokens_total %llu\n"
-                      "# HELP joule_generated_tokens_total Tokens generated.\n"
-                      "# TYPE joule_generated_tokens_total counter\n"
-                      "joule_generated_tokens_total %llu\n",
-                      (unsigned long long)m->prompt_tokens,
-                      (unsigned long long)m->generated_tokens);
-    joule_sbuf_printf(b,
-                      "# HELP joule_engine_prompt_seconds_total Engine time in prompt passes.\n"
-                      "# TYPE joule_engine_prompt_seconds_total counter\n"
-                      "joule_engine_prompt_seconds_total %.9g\n"
-                      "# HELP joule_engine_decode_seconds_total Engine time in decode steps.\n"
-                      "# TYPE joule_engine_decode_seconds_total counter\n"
-                      "joule_engine_decode_seconds_total %.9g\n",
-                      m->prompt_s, m->decode_s);
+    joule_strbuf_printf(b,
+                        "# HELP joule_prompt_tokens_total Prompt tokens processed.\n"
+                        "# TYPE joule_prompt_tokens_total counter\n"
+                        "joule_prompt_tokens_total %llu\n"
+                        "# HELP joule_generated_tokens_total Tokens generated.\n"
+                        "# TYPE joule_generated_tokens_total counter\n"
+                        "joule_generated_tokens_total %llu\n",
+                        (unsigned long long)m->prompt_tokens,
+                        (unsigned long long)m->generated_tokens);
+    joule_strbuf_printf(b,
+                        "# HELP joule_engine_prompt_seconds_total Engine time in prompt passes.\n"
+                        "# TYPE joule_engine_prompt_seconds_total counter\n"
+                        "joule_engine_prompt_seconds_total %.9g\n"
+                        "# HELP joule_engine_decode_seconds_total Engine time in decode steps.\n"
+                        "# TYPE joule_engine_decode_seconds_total counter\n"
+                        "joule_engine_decode_seconds_total %.9g\n",
+                        m->prompt_s, m->decode_s);
     if (s->has_energy) {
-        joule_sbuf_puts(b, "# HELP joule_energy_joules_total Energy attributed to requests, by "
-                           "sensor source.\n# TYPE joule_energy_joules_total counter\n");
+        joule_strbuf_puts(b, "# HELP joule_energy_joules_total Energy attributed to requests, by "
+                             "sensor source.\n# TYPE joule_energy_joules_total counter\n");
         for (size_t i = 0; i < s->energy.n_sources; i++) {
-            joule_sbuf_puts(b, "joule_energy_joules_total{source=");
+            joule_strbuf_puts(b, "joule_energy_joules_total{source=");
             const char *nm = s->energy.source_names[i];
             /* Prometheus label values escape like JSON strings for \ " and \n */
-            joule_sbuf_json_str(b, nm, strlen(nm));
-            joule_sbuf_printf(b, "} %.9g\n", m->energy_j[i]);
+            joule_strbuf_json_str(b, nm, strlen(nm));
+            joule_strbuf_printf(b, "} %.9g\n", m->energy_j[i]);
         }
     }
     pthread_mutex_unlock(&m->mu);
-    joule_sbuf_printf(b,
-                      "# HELP joule_queue_depth Requests waiting for the engine.\n"
-                      "# TYPE joule_queue_depth gauge\njoule_queue_depth %d\n"
-                      "# HELP joule_queue_capacity Most requests that may wait.\n"
-                      "# TYPE joule_queue_capacity gauge\njoule_queue_capacity %d\n"
-                      "# HELP joule_engine_busy 1 while the engine runs a request.\n"
-                      "# TYPE joule_engine_busy gauge\njoule_engine_busy %d\n"
-                      "# HELP joule_requests_in_flight HTTP requests being handled.\n"
-                      "# TYPE joule_requests_in_flight gauge\njoule_requests_in_flight %d\n",
-                      qlen, s->p.max_queue, running, active);
+    joule_strbuf_printf(b,
+                        "# HELP joule_queue_depth Requests waiting for the engine.\n"
+                        "# TYPE joule_queue_depth gauge\njoule_queue_depth %d\n"
+                        "# HELP joule_queue_capacity Most requests that may wait.\n"
+                        "# TYPE joule_queue_capacity gauge\njoule_queue_capacity %d\n"
+                        "# HELP joule_engine_busy 1 while the engine runs a request.\n"
+                        "# TYPE joule_engine_busy gauge\njoule_engine_busy %d\n"
+                        "# HELP joule_requests_in_flight HTTP requests being handled.\n"
+                        "# TYPE joule_requests_in_flight gauge\njoule_requests_in_flight %d\n",
+                        qlen, s->p.max_queue, running, active);
 }
 
 /* ---- responses -------------------------------------------------------------- */
 
 static enum MHD_Result send_buf(struct MHD_Connection *c, struct conn *cx, int code,
-                                struct joule_sbuf *b, const char *ctype)
+                                struct joule_strbuf *b, const char *ctype)
 {
     if (b->oom) {
-        joule_sbuf_free(b);
+        joule_strbuf_free(b);
         return MHD_NO;
     }
-    if (!b->data) joule_sbuf_append(b, "", 0);
+    if (!b->data) joule_strbuf_append(b, "", 0);
     struct MHD_Response *r =
         MHD_create_response_from_buffer_with_free_callback(b->len, b->data, free);
     if (!r) {
-        joule_sbuf_free(b);
+        joule_strbuf_free(b);
         return MHD_NO;
     }
     memset(b, 0, sizeof *b); /* ownership moved to the response */
@@ -332,29 +332,29 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, struct conn *cx, int c
     return ret;
 }
 
-static void error_json(struct joule_sbuf *b, const struct joule_server_error *e)
+static void error_json(struct joule_strbuf *b, const struct joule_server_error *e)
 {
-    joule_sbuf_puts(b, "{\"error\":{\"message\":");
-    joule_sbuf_json_str(b, e->message, strlen(e->message));
-    joule_sbuf_puts(b, ",\"type\":");
-    joule_sbuf_json_str(b, e->type, strlen(e->type));
-    joule_sbuf_puts(b, ",\"param\":");
+    joule_strbuf_puts(b, "{\"error\":{\"message\":");
+    joule_strbuf_json_str(b, e->message, strlen(e->message));
+    joule_strbuf_puts(b, ",\"type\":");
+    joule_strbuf_json_str(b, e->type, strlen(e->type));
+    joule_strbuf_puts(b, ",\"param\":");
     if (e->param[0])
-        joule_sbuf_json_str(b, e->param, strlen(e->param));
+        joule_strbuf_json_str(b, e->param, strlen(e->param));
     else
-        joule_sbuf_puts(b, "null");
-    joule_sbuf_puts(b, ",\"code\":");
+        joule_strbuf_puts(b, "null");
+    joule_strbuf_puts(b, ",\"code\":");
     if (e->code)
-        joule_sbuf_json_str(b, e->code, strlen(e->code));
+        joule_strbuf_json_str(b, e->code, strlen(e->code));
     else
-        joule_sbuf_puts(b, "null");
-    joule_sbuf_puts(b, "}}");
+        joule_strbuf_puts(b, "null");
+    joule_strbuf_puts(b, "}}");
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *c, struct conn *cx,
                                   const struct joule_server_error *e)
 {
-    struct joule_sbuf b = {0};
+    struct joule_strbuf b = {0};
     error_json(&b, e);
     return send_buf(c, cx, e->http, &b, "application/json");
 }
@@ -416,9 +416,9 @@ static void job_unref_locked(struct job *j)
     joule_completion_request_free(&j->req);
     free(j->prompt);
     free(j->ids);
-    joule_sbuf_free(&j->text);
-    joule_sbuf_free(&j->delta);
-    joule_sbuf_free(&j->out);
+    joule_strbuf_free(&j->text);
+    joule_strbuf_free(&j->delta);
+    joule_strbuf_free(&j->out);
     joule_detok_free(&j->detok);
     free(j);
 }
@@ -442,11 +442,11 @@ static int is_cancelled(const struct job *j)
 }
 
 /* Append newly final text to j->text and apply the stop strings (worker). */
-static void append_text(struct job *j, const struct joule_sbuf *delta, int final)
+static void append_text(struct job *j, const struct joule_strbuf *delta, int final)
 {
     struct joule_server *s = j->srv;
     pthread_mutex_lock(&s->mu);
-    joule_sbuf_append(&j->text, delta->data, delta->len);
+    joule_strbuf_append(&j->text, delta->data, delta->len);
     long at =
         j->req.n_stop ? joule_stop_find(&j->req, j->text.data, j->text.len, j->scan_from) : -1;
     if (at >= 0) {
@@ -473,7 +473,7 @@ static int on_token(void *user, int32_t tok)
     struct job *j = user;
     if (j->n_ids < j->cap_ids) j->ids[j->n_ids++] = tok;
     if (j->incremental) {
-        joule_sbuf_reset(&j->delta);
+        joule_strbuf_reset(&j->delta);
         if (joule_detok_push(&j->detok, tok, &j->delta) != JOULE_OK) {
             j->detok_error = 1;
             return 1;
@@ -502,7 +502,7 @@ static void run_job(struct joule_server *s, struct job *j)
     if (st == JOULE_OK && j->detok_error) st = JOULE_ERR_INTERNAL;
     if (st == JOULE_OK && j->incremental && !j->stop_hit) {
         /* the text held back for a possible multi-byte character */
-        joule_sbuf_reset(&j->delta);
+        joule_strbuf_reset(&j->delta);
         st = joule_detok_finish(&j->detok, &j->delta);
         if (st == JOULE_OK) append_text(j, &j->delta, 1);
     }
@@ -726,20 +726,20 @@ static void timestamp_iso(char *buf, unsigned cap)
     joule_format_iso8601(joule_wall_ns(), buf, cap);
 }
 
-static void study_envelope_open(struct joule_sbuf *b, struct MHD_Connection *c, const char *url)
+static void study_envelope_open(struct joule_strbuf *b, struct MHD_Connection *c, const char *url)
 {
     char ts[40];
     timestamp_iso(ts, sizeof ts);
     const char *host = header(c, MHD_HTTP_HEADER_HOST);
-    joule_sbuf_puts(b,
-                    "{\"message\":\"OK\",\"method\":\"POST\",\"status-code\":200,\"timestamp\":");
-    joule_sbuf_json_str(b, ts, strlen(ts));
-    joule_sbuf_puts(b, ",\"url\":");
-    struct joule_sbuf u = {0};
-    joule_sbuf_printf(&u, "http://%s%s", host ? host : "localhost", url);
-    joule_sbuf_json_str(b, u.data ? u.data : "", u.len);
-    joule_sbuf_free(&u);
-    joule_sbuf_puts(b, ",\"data\":{");
+    joule_strbuf_puts(b,
+                      "{\"message\":\"OK\",\"method\":\"POST\",\"status-code\":200,\"timestamp\":");
+    joule_strbuf_json_str(b, ts, strlen(ts));
+    joule_strbuf_puts(b, ",\"url\":");
+    struct joule_strbuf u = {0};
+    joule_strbuf_printf(&u, "http://%s%s", host ? host : "localhost", url);
+    joule_strbuf_json_str(b, u.data ? u.data : "", u.len);
+    joule_strbuf_free(&u);
+    joule_strbuf_puts(b, ",\"data\":{");
 }
 
 /* Check {model} and {engine} path segments against what is served. */
@@ -848,7 +848,7 @@ static uint64_t fresh_seed(struct joule_server *s)
 /* Decode the completion of a finished non-incremental job into `out`:
  * the same window as streaming, decoded once. */
 static enum joule_status completion_text(struct joule_server *s, struct job *j,
-                                         struct joule_sbuf *out)
+                                         struct joule_strbuf *out)
 {
     if (!s->be.decode) return JOULE_OK;
     struct joule_detok d;
@@ -859,43 +859,43 @@ static enum joule_status completion_text(struct joule_server *s, struct job *j,
     return st;
 }
 
-static void put_ids(struct joule_sbuf *b, const char *key, const int32_t *ids, size_t n)
+static void put_ids(struct joule_strbuf *b, const char *key, const int32_t *ids, size_t n)
 {
-    joule_sbuf_printf(b, ",\"%s\":[", key);
+    joule_strbuf_printf(b, ",\"%s\":[", key);
     for (size_t i = 0; i < n; i++)
-        joule_sbuf_printf(b, i ? ",%d" : "%d", (int)ids[i]);
-    joule_sbuf_puts(b, "]");
+        joule_strbuf_printf(b, i ? ",%d" : "%d", (int)ids[i]);
+    joule_strbuf_puts(b, "]");
 }
 
-static void put_tail(struct joule_server *s, struct job *j, struct joule_sbuf *b)
+static void put_tail(struct joule_server *s, struct job *j, struct joule_strbuf *b)
 {
-    joule_sbuf_printf(b,
-                      ",\"usage\":{\"prompt_tokens\":%zu,\"completion_tokens\":%zu,"
-                      "\"total_tokens\":%zu},\"timings\":{\"queue_ms\":%.3f,\"prompt_ms\":%.3f,"
-                      "\"decode_ms\":%.3f}",
-                      j->n_prompt, j->n_ids, j->n_prompt + j->n_ids,
-                      (double)(j->t_start_ns - j->t_arrive_ns) * 1e-6, (double)j->prompt_ns * 1e-6,
-                      (double)j->decode_ns * 1e-6);
+    joule_strbuf_printf(b,
+                        ",\"usage\":{\"prompt_tokens\":%zu,\"completion_tokens\":%zu,"
+                        "\"total_tokens\":%zu},\"timings\":{\"queue_ms\":%.3f,\"prompt_ms\":%.3f,"
+                        "\"decode_ms\":%.3f}",
+                        j->n_prompt, j->n_ids, j->n_prompt + j->n_ids,
+                        (double)(j->t_start_ns - j->t_arrive_ns) * 1e-6,
+                        (double)j->prompt_ns * 1e-6, (double)j->decode_ns * 1e-6);
     if (j->has_energy) {
-        joule_sbuf_puts(b, ",\"energy\":{");
+        joule_strbuf_puts(b, ",\"energy\":{");
         for (size_t i = 0; i < s->energy.n_sources; i++) {
             const char *nm = s->energy.source_names[i];
-            if (i) joule_sbuf_puts(b, ",");
-            joule_sbuf_json_str(b, nm, strlen(nm));
-            joule_sbuf_printf(b, ":%.9g", j->energy_j[i]);
+            if (i) joule_strbuf_puts(b, ",");
+            joule_strbuf_json_str(b, nm, strlen(nm));
+            joule_strbuf_printf(b, ":%.9g", j->energy_j[i]);
         }
-        joule_sbuf_puts(b, "}");
+        joule_strbuf_puts(b, "}");
     }
 }
 
-static void put_head(struct joule_server *s, struct job *j, struct joule_sbuf *b)
+static void put_head(struct joule_server *s, struct job *j, struct joule_strbuf *b)
 {
-    joule_sbuf_printf(b,
-                      "{\"id\":\"cmpl-%016llx\",\"object\":\"text_completion\",\"created\":%lld,"
-                      "\"model\":",
-                      (unsigned long long)(uintptr_t)j ^ (unsigned long long)j->t_arrive_ns,
-                      (long long)(joule_wall_ns() / 1000000000));
-    joule_sbuf_json_str(b, s->model_name, strlen(s->model_name));
+    joule_strbuf_printf(b,
+                        "{\"id\":\"cmpl-%016llx\",\"object\":\"text_completion\",\"created\":%lld,"
+                        "\"model\":",
+                        (unsigned long long)(uintptr_t)j ^ (unsigned long long)j->t_arrive_ns,
+                        (long long)(joule_wall_ns() / 1000000000));
+    joule_strbuf_json_str(b, s->model_name, strlen(s->model_name));
 }
 
 /* Stream reader: one server-sent event per batch of final text. */
@@ -905,7 +905,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
     struct job *j = cls;
     struct joule_server *s = j->srv;
     if (j->out_off >= j->out.len) {
-        joule_sbuf_reset(&j->out);
+        joule_strbuf_reset(&j->out);
         j->out_off = 0;
         if (j->phase == 2) {
             /* the last chunk follows this: count the request before the client can see it */
@@ -916,12 +916,12 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
         while (j->sent >= j->text_safe && j->state != JOB_DONE)
             pthread_cond_wait(&j->cv, &s->mu);
         if (j->sent < j->text_safe) {
-            joule_sbuf_puts(&j->out, "data: ");
+            joule_strbuf_puts(&j->out, "data: ");
             put_head(s, j, &j->out);
-            joule_sbuf_puts(&j->out, ",\"choices\":[{\"text\":");
-            joule_sbuf_json_str(&j->out, j->text.data + j->sent, j->text_safe - j->sent);
-            joule_sbuf_puts(&j->out,
-                            ",\"index\":0,\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+            joule_strbuf_puts(&j->out, ",\"choices\":[{\"text\":");
+            joule_strbuf_json_str(&j->out, j->text.data + j->sent, j->text_safe - j->sent);
+            joule_strbuf_puts(&j->out,
+                              ",\"index\":0,\"logprobs\":null,\"finish_reason\":null}]}\n\n");
             j->sent = j->text_safe;
             pthread_mutex_unlock(&s->mu);
         } else {
@@ -930,24 +930,24 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
             if (j->status != JOULE_OK) {
                 struct joule_server_error e;
                 set_error(&e, j->http_err ? j->http_err : 500, NULL, NULL, "%s", j->errmsg);
-                joule_sbuf_puts(&j->out, "data: ");
+                joule_strbuf_puts(&j->out, "data: ");
                 error_json(&j->out, &e);
-                joule_sbuf_puts(&j->out, "\n\n");
+                joule_strbuf_puts(&j->out, "\n\n");
             } else {
-                joule_sbuf_puts(&j->out, "data: ");
+                joule_strbuf_puts(&j->out, "data: ");
                 put_head(s, j, &j->out);
-                joule_sbuf_puts(&j->out, ",\"choices\":[{\"text\":");
-                joule_sbuf_json_str(&j->out, j->text.data ? j->text.data + j->sent : "",
-                                    j->text.len > j->sent ? j->text.len - j->sent : 0);
+                joule_strbuf_puts(&j->out, ",\"choices\":[{\"text\":");
+                joule_strbuf_json_str(&j->out, j->text.data ? j->text.data + j->sent : "",
+                                      j->text.len > j->sent ? j->text.len - j->sent : 0);
                 j->sent = j->text.len;
-                joule_sbuf_puts(&j->out, ",\"index\":0,\"logprobs\":null,\"finish_reason\":");
-                joule_sbuf_json_str(&j->out, j->finish, strlen(j->finish));
+                joule_strbuf_puts(&j->out, ",\"index\":0,\"logprobs\":null,\"finish_reason\":");
+                joule_strbuf_json_str(&j->out, j->finish, strlen(j->finish));
                 if (j->req.return_token_ids) put_ids(&j->out, "token_ids", j->ids, j->n_ids);
-                joule_sbuf_puts(&j->out, "}]");
+                joule_strbuf_puts(&j->out, "}]");
                 put_tail(s, j, &j->out);
-                joule_sbuf_puts(&j->out, "}\n\n");
+                joule_strbuf_puts(&j->out, "}\n\n");
             }
-            joule_sbuf_puts(&j->out, "data: [DONE]\n\n");
+            joule_strbuf_puts(&j->out, "data: [DONE]\n\n");
             j->phase = 2;
         }
         if (j->out.oom) return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -1043,29 +1043,29 @@ static enum MHD_Result handle_completions(struct joule_server *s, struct MHD_Con
         set_error(&e, j->http_err ? j->http_err : 500, NULL, NULL, "%s", j->errmsg);
         ret = send_error(c, cx, &e);
     } else {
-        struct joule_sbuf text = {0};
+        struct joule_strbuf text = {0};
         enum joule_status st = JOULE_OK;
         if (!j->incremental) st = completion_text(s, j, &text);
         if (st != JOULE_OK) {
             ret = fail(c, cx, 500, NULL, NULL, "decoding failed: %s", joule_last_error());
         } else {
-            struct joule_sbuf *t = j->incremental ? &j->text : &text;
-            struct joule_sbuf b = {0};
+            struct joule_strbuf *t = j->incremental ? &j->text : &text;
+            struct joule_strbuf b = {0};
             put_head(s, j, &b);
-            joule_sbuf_puts(&b, ",\"choices\":[{\"text\":");
-            joule_sbuf_json_str(&b, t->data ? t->data : "", t->len);
-            joule_sbuf_puts(&b, ",\"index\":0,\"logprobs\":null,\"finish_reason\":");
-            joule_sbuf_json_str(&b, j->finish, strlen(j->finish));
+            joule_strbuf_puts(&b, ",\"choices\":[{\"text\":");
+            joule_strbuf_json_str(&b, t->data ? t->data : "", t->len);
+            joule_strbuf_puts(&b, ",\"index\":0,\"logprobs\":null,\"finish_reason\":");
+            joule_strbuf_json_str(&b, j->finish, strlen(j->finish));
             if (j->req.return_token_ids) {
                 put_ids(&b, "prompt_token_ids", j->prompt, j->n_prompt);
                 put_ids(&b, "token_ids", j->ids, j->n_ids);
             }
-            joule_sbuf_puts(&b, "}]");
+            joule_strbuf_puts(&b, "}]");
             put_tail(s, j, &b);
-            joule_sbuf_puts(&b, "}");
+            joule_strbuf_puts(&b, "}");
             ret = send_buf(c, cx, 200, &b, "application/json");
         }
-        joule_sbuf_free(&text);
+        joule_strbuf_free(&text);
     }
     job_unref(j);
     return ret;
@@ -1120,7 +1120,7 @@ static enum MHD_Result handle_hf_models(struct joule_server *s, struct MHD_Conne
          * tokenizer.decode(model.generate(...)[0], skip_special_tokens=True) */
         size_t n = j->n_prompt + j->n_ids;
         int32_t *all = malloc(n * sizeof *all);
-        struct joule_sbuf pred = {0};
+        struct joule_strbuf pred = {0};
         enum joule_status st = all ? JOULE_OK : JOULE_ERR_NOMEM;
         if (all) {
             memcpy(all, j->prompt, j->n_prompt * sizeof *all);
@@ -1131,20 +1131,20 @@ static enum MHD_Result handle_hf_models(struct joule_server *s, struct MHD_Conne
         if (st != JOULE_OK) {
             ret = fail(c, cx, 500, NULL, NULL, "decoding failed");
         } else {
-            struct joule_sbuf b = {0};
+            struct joule_strbuf b = {0};
             study_envelope_open(&b, c, url);
-            joule_sbuf_puts(&b, "\"model-type\":");
-            joule_sbuf_json_str(&b, model, strlen(model));
-            joule_sbuf_puts(&b, ",\"input_text\":");
-            joule_sbuf_json_str(&b, text, text_len);
-            joule_sbuf_puts(&b, ",\"prediction\":");
-            joule_sbuf_json_str(&b, pred.data ? pred.data : "", pred.len);
-            joule_sbuf_puts(&b, "}");
+            joule_strbuf_puts(&b, "\"model-type\":");
+            joule_strbuf_json_str(&b, model, strlen(model));
+            joule_strbuf_puts(&b, ",\"input_text\":");
+            joule_strbuf_json_str(&b, text, text_len);
+            joule_strbuf_puts(&b, ",\"prediction\":");
+            joule_strbuf_json_str(&b, pred.data ? pred.data : "", pred.len);
+            joule_strbuf_puts(&b, "}");
             put_tail(s, j, &b);
-            joule_sbuf_puts(&b, "}");
+            joule_strbuf_puts(&b, "}");
             ret = send_buf(c, cx, 200, &b, "application/json");
         }
-        joule_sbuf_free(&pred);
+        joule_strbuf_free(&pred);
     }
     free(text);
     job_unref(j);
@@ -1158,21 +1158,21 @@ static enum MHD_Result handle_load_model(struct joule_server *s, struct MHD_Conn
     joule_route_segments(url, "/load_model/", engine, sizeof engine, model, sizeof model);
     enum MHD_Result ret;
     if (!check_model_engine(s, c, cx, model, engine, &ret)) return ret;
-    struct joule_sbuf b = {0};
+    struct joule_strbuf b = {0};
     study_envelope_open(&b, c, url);
-    joule_sbuf_puts(&b, "\"model-type\":");
-    joule_sbuf_json_str(&b, model, strlen(model));
-    joule_sbuf_puts(&b, ",\"engine\":");
-    joule_sbuf_json_str(&b, engine, strlen(engine));
-    joule_sbuf_puts(&b, ",\"provider\":");
-    joule_sbuf_json_str(&b, s->be.provider, strlen(s->be.provider));
-    joule_sbuf_puts(&b, ",\"loaded\":true}}");
+    joule_strbuf_puts(&b, "\"model-type\":");
+    joule_strbuf_json_str(&b, model, strlen(model));
+    joule_strbuf_puts(&b, ",\"engine\":");
+    joule_strbuf_json_str(&b, engine, strlen(engine));
+    joule_strbuf_puts(&b, ",\"provider\":");
+    joule_strbuf_json_str(&b, s->be.provider, strlen(s->be.provider));
+    joule_strbuf_puts(&b, ",\"loaded\":true}}");
     return send_buf(c, cx, 200, &b, "application/json");
 }
 
 static enum MHD_Result handle_get(struct joule_server *s, struct MHD_Connection *c, struct conn *cx)
 {
-    struct joule_sbuf b = {0};
+    struct joule_strbuf b = {0};
     if (cx->route == JOULE_ROUTE_METRICS) {
         metrics_render(s, &b);
         return send_buf(c, cx, 200, &b, "text/plain; version=0.0.4; charset=utf-8");
@@ -1181,26 +1181,26 @@ static enum MHD_Result handle_get(struct joule_server *s, struct MHD_Connection 
         pthread_mutex_lock(&s->mu);
         int draining = s->draining, q = s->queue_len;
         pthread_mutex_unlock(&s->mu);
-        joule_sbuf_printf(&b, "{\"status\":\"%s\",\"model\":", draining ? "draining" : "ok");
-        joule_sbuf_json_str(&b, s->model_name, strlen(s->model_name));
-        joule_sbuf_puts(&b, ",\"engine\":");
-        joule_sbuf_json_str(&b, s->be.engine, strlen(s->be.engine));
-        joule_sbuf_puts(&b, ",\"provider\":");
-        joule_sbuf_json_str(&b, s->be.provider, strlen(s->be.provider));
-        joule_sbuf_printf(&b, ",\"queue_depth\":%d}", q);
+        joule_strbuf_printf(&b, "{\"status\":\"%s\",\"model\":", draining ? "draining" : "ok");
+        joule_strbuf_json_str(&b, s->model_name, strlen(s->model_name));
+        joule_strbuf_puts(&b, ",\"engine\":");
+        joule_strbuf_json_str(&b, s->be.engine, strlen(s->be.engine));
+        joule_strbuf_puts(&b, ",\"provider\":");
+        joule_strbuf_json_str(&b, s->be.provider, strlen(s->be.provider));
+        joule_strbuf_printf(&b, ",\"queue_depth\":%d}", q);
         return send_buf(c, cx, draining ? 503 : 200, &b, "application/json");
     }
-    joule_sbuf_puts(&b, "{\"object\":\"list\",\"data\":[{\"id\":");
-    joule_sbuf_json_str(&b, s->model_name, strlen(s->model_name));
-    joule_sbuf_printf(&b, ",\"object\":\"model\",\"created\":%lld,\"owned_by\":\"joule\",",
-                      (long long)s->created_s);
-    joule_sbuf_puts(&b, "\"engine\":");
-    joule_sbuf_json_str(&b, s->be.engine, strlen(s->be.engine));
-    joule_sbuf_puts(&b, ",\"provider\":");
-    joule_sbuf_json_str(&b, s->be.provider, strlen(s->be.provider));
-    joule_sbuf_puts(&b, ",\"arch\":");
-    joule_sbuf_json_str(&b, s->be.arch, strlen(s->be.arch));
-    joule_sbuf_printf(&b, ",\"max_model_len\":%d}]}", s->be.n_ctx);
+    joule_strbuf_puts(&b, "{\"object\":\"list\",\"data\":[{\"id\":");
+    joule_strbuf_json_str(&b, s->model_name, strlen(s->model_name));
+    joule_strbuf_printf(&b, ",\"object\":\"model\",\"created\":%lld,\"owned_by\":\"joule\",",
+                        (long long)s->created_s);
+    joule_strbuf_puts(&b, "\"engine\":");
+    joule_strbuf_json_str(&b, s->be.engine, strlen(s->be.engine));
+    joule_strbuf_puts(&b, ",\"provider\":");
+    joule_strbuf_json_str(&b, s->be.provider, strlen(s->be.provider));
+    joule_strbuf_puts(&b, ",\"arch\":");
+    joule_strbuf_json_str(&b, s->be.arch, strlen(s->be.arch));
+    joule_strbuf_printf(&b, ",\"max_model_len\":%d}]}", s->be.n_ctx);
     return send_buf(c, cx, 200, &b, "application/json");
 }
 
@@ -1250,9 +1250,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!cx->responded && !cx->too_large) {
             if (cx->body.len + *upload_data_size > s->p.max_body_bytes) {
                 cx->too_large = 1;
-                joule_sbuf_free(&cx->body);
+                joule_strbuf_free(&cx->body);
             } else {
-                joule_sbuf_append(&cx->body, upload_data, *upload_data_size);
+                joule_strbuf_append(&cx->body, upload_data, *upload_data_size);
             }
         }
         *upload_data_size = 0;
@@ -1285,7 +1285,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (!cx) return;
     *con_cls = NULL;
     account(s, cx); /* a stream the client left before its end */
-    joule_sbuf_free(&cx->body);
+    joule_strbuf_free(&cx->body);
     free(cx);
     pthread_mutex_lock(&s->mu);
     s->active--;

@@ -10,6 +10,7 @@
 #include "joule/engine.h"
 #include "joule/server.h"
 #include "joule/status.h"
+#include "util/strbuf.h"
 
 /* ---- backend ------------------------------------------------------------- */
 
@@ -41,23 +42,6 @@ struct joule_server_backend {
 enum joule_status joule_server_start_backend(const struct joule_server_backend *backend,
                                              const struct joule_server_params *params,
                                              struct joule_server **out);
-
-/* ---- string builder ------------------------------------------------------ */
-
-struct joule_sbuf {
-    char *data; /* NUL-terminated when len > 0 or after any append */
-    size_t len, cap;
-    int oom; /* an allocation failed: content truncated */
-};
-void joule_sbuf_free(struct joule_sbuf *b);
-void joule_sbuf_reset(struct joule_sbuf *b); /* keeps the allocation */
-void joule_sbuf_append(struct joule_sbuf *b, const char *s, size_t n);
-void joule_sbuf_puts(struct joule_sbuf *b, const char *s);
-void joule_sbuf_printf(struct joule_sbuf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-/* Append `n` bytes as a JSON string literal (quotes included). Invalid UTF-8
- * bytes become U+FFFD so the output is always valid JSON. */
-void joule_sbuf_json_str(struct joule_sbuf *b, const char *s, size_t n);
 
 /* ---- request parsing ------------------------------------------------------ */
 
@@ -116,22 +100,22 @@ struct joule_detok {
     const struct joule_server_backend *be;
     int32_t *ids;
     size_t n, cap;
-    size_t prefix, read;    /* window [prefix, read) already emitted */
-    struct joule_sbuf a, b; /* scratch */
+    size_t prefix, read;      /* window [prefix, read) already emitted */
+    struct joule_strbuf a, b; /* scratch */
 };
 enum joule_status joule_detok_init(struct joule_detok *d, const struct joule_server_backend *be,
                                    const int32_t *prompt, size_t n_prompt);
 /* Append a token; append the newly final text (if any) to `out`. */
-enum joule_status joule_detok_push(struct joule_detok *d, int32_t tok, struct joule_sbuf *out);
+enum joule_status joule_detok_push(struct joule_detok *d, int32_t tok, struct joule_strbuf *out);
 /* Flush whatever was held back. */
-enum joule_status joule_detok_finish(struct joule_detok *d, struct joule_sbuf *out);
+enum joule_status joule_detok_finish(struct joule_detok *d, struct joule_strbuf *out);
 void joule_detok_free(struct joule_detok *d);
 /* Append ids to the sequence without decoding (joule_detok_finish then decodes once). */
 enum joule_status joule_detok_add(struct joule_detok *d, const int32_t *ids, size_t n);
 
 /* Decode ids (skipping special tokens) into `out` (reset first). */
 enum joule_status joule_server_decode(const struct joule_server_backend *be, const int32_t *ids,
-                                      size_t n, struct joule_sbuf *out);
+                                      size_t n, struct joule_strbuf *out);
 
 /* Where the earliest stop string starts in text[0..len) at or after `from`
  * (pass an offset that backs up by the longest stop minus one); -1 if none. */

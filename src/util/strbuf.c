@@ -1,26 +1,26 @@
-/* A growable byte buffer with JSON string escaping, for building responses
- * without a cJSON tree per token. */
+/* A growable NUL-terminated byte buffer, with JSON string escaping: the one
+ * string builder of the project (responses, reports, file headers). */
+#include "util/strbuf.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/server_impl.h"
-
-void joule_sbuf_free(struct joule_sbuf *b)
+void joule_strbuf_free(struct joule_strbuf *b)
 {
     free(b->data);
     memset(b, 0, sizeof *b);
 }
 
-void joule_sbuf_reset(struct joule_sbuf *b)
+void joule_strbuf_reset(struct joule_strbuf *b)
 {
     b->len = 0;
     b->oom = 0;
     if (b->data) b->data[0] = '\0';
 }
 
-static int reserve(struct joule_sbuf *b, size_t extra)
+static int reserve(struct joule_strbuf *b, size_t extra)
 {
     if (b->oom) return 0;
     if (b->len + extra + 1 <= b->cap) return 1;
@@ -37,7 +37,7 @@ static int reserve(struct joule_sbuf *b, size_t extra)
     return 1;
 }
 
-void joule_sbuf_append(struct joule_sbuf *b, const char *s, size_t n)
+void joule_strbuf_append(struct joule_strbuf *b, const char *s, size_t n)
 {
     if (!reserve(b, n)) return;
     if (n) memcpy(b->data + b->len, s, n);
@@ -45,12 +45,12 @@ void joule_sbuf_append(struct joule_sbuf *b, const char *s, size_t n)
     b->data[b->len] = '\0';
 }
 
-void joule_sbuf_puts(struct joule_sbuf *b, const char *s)
+void joule_strbuf_puts(struct joule_strbuf *b, const char *s)
 {
-    joule_sbuf_append(b, s, strlen(s));
+    joule_strbuf_append(b, s, strlen(s));
 }
 
-void joule_sbuf_printf(struct joule_sbuf *b, const char *fmt, ...)
+void joule_strbuf_printf(struct joule_strbuf *b, const char *fmt, ...)
 {
     char tmp[256];
     va_list ap;
@@ -59,7 +59,7 @@ void joule_sbuf_printf(struct joule_sbuf *b, const char *fmt, ...)
     va_end(ap);
     if (n < 0) return;
     if ((size_t)n < sizeof tmp) {
-        joule_sbuf_append(b, tmp, (size_t)n);
+        joule_strbuf_append(b, tmp, (size_t)n);
         return;
     }
     if (!reserve(b, (size_t)n)) return;
@@ -94,11 +94,11 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return k;
 }
 
-void joule_sbuf_json_str(struct joule_sbuf *b, const char *s, size_t n)
+void joule_strbuf_json_str(struct joule_strbuf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     if (!reserve(b, n + 2)) return;
-    joule_sbuf_append(b, "\"", 1);
+    joule_strbuf_append(b, "\"", 1);
     const unsigned char *u = (const unsigned char *)s;
     size_t run = 0; /* start of a run of bytes copied verbatim */
     size_t i = 0;
@@ -133,11 +133,11 @@ void joule_sbuf_json_str(struct joule_sbuf *b, const char *s, size_t n)
             i++;
             continue;
         }
-        joule_sbuf_append(b, s + run, i - run);
-        joule_sbuf_puts(b, esc);
+        joule_strbuf_append(b, s + run, i - run);
+        joule_strbuf_puts(b, esc);
         i += k;
         run = i;
     }
-    joule_sbuf_append(b, s + run, n - run);
-    joule_sbuf_append(b, "\"", 1);
+    joule_strbuf_append(b, s + run, n - run);
+    joule_strbuf_append(b, "\"", 1);
 }
