@@ -299,35 +299,6 @@ done:
 /* The corpus: HumanEval prompts and canonical solutions.                    */
 /* ------------------------------------------------------------------------- */
 
-static int try_path(char *out, size_t cap, const char *dir, const char *rel)
-{
-    if (!dir || !*dir) return 0;
-    if (snprintf(out, cap, "%s/%s", dir, rel) >= (int)cap) return 0;
-    return joule_is_file(out);
-}
-
-static enum joule_status find_corpus(char *out, size_t cap)
-{
-    const char *name = "HumanEval.jsonl.gz";
-    if (try_path(out, cap, getenv("JOULE_DATA_DIR"), name)) return JOULE_OK;
-    if (try_path(out, cap, "data", name)) return JOULE_OK;
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) *slash = '\0';
-        static const char *const rel[] = {"../data", "../../data", "../share/joule/data"};
-        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
-            char dir[4200];
-            snprintf(dir, sizeof dir, "%s/%s", exe, rel[i]);
-            if (try_path(out, cap, dir, name)) return JOULE_OK;
-        }
-    }
-    return joule_errorf(JOULE_ERR_NOT_FOUND,
-                        "synth: %s not found (set JOULE_DATA_DIR to the repository's data/)", name);
-}
-
 static enum joule_status read_corpus(const char *path, char **text, size_t *len)
 {
     *text = NULL;
@@ -485,7 +456,8 @@ enum joule_status joule_synth_write_tokenizer(const char *out_dir, int vocab_siz
         if (max_merges > 0) {
             if (p.corpus_path)
                 snprintf(path, sizeof path, "%s", p.corpus_path);
-            else if ((st = find_corpus(path, sizeof path)) != JOULE_OK)
+            else if ((st = joule_find_data_file("HumanEval.jsonl.gz", path, sizeof path)) !=
+                     JOULE_OK)
                 return st;
             if ((st = read_corpus(path, &text, &len)) != JOULE_OK) return st;
         }

@@ -167,3 +167,32 @@ enum joule_status joule_mkdirs(const char *path)
     if (!joule_is_dir(path)) return joule_errorf(JOULE_ERR_IO, "%s: not a directory", path);
     return JOULE_OK;
 }
+
+static int data_in(char *out, size_t cap, const char *dir, const char *name)
+{
+    if (!dir || !*dir) return 0;
+    if (joule_path_join(out, cap, dir, name) != JOULE_OK) return 0;
+    return joule_is_file(out);
+}
+
+enum joule_status joule_find_data_file(const char *name, char *out, size_t cap)
+{
+    if (data_in(out, cap, getenv("JOULE_DATA_DIR"), name)) return JOULE_OK;
+    if (data_in(out, cap, "data", name)) return JOULE_OK;
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = '\0';
+        static const char *const rel[] = {"data", "../data", "../../data", "../share/joule/data"};
+        for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+            char dir[4200];
+            snprintf(dir, sizeof dir, "%s/%s", exe, rel[i]);
+            if (data_in(out, cap, dir, name)) return JOULE_OK;
+        }
+    }
+    return joule_errorf(JOULE_ERR_NOT_FOUND,
+                        "data file %s not found (set JOULE_DATA_DIR to the repository's data/)",
+                        name);
+}

@@ -30,6 +30,11 @@ int joule_is_dir(const char *path);
 /* Join `dir` and `name` into `out` (size `cap`). Returns JOULE_ERR_LIMIT if it does not fit. */
 enum joule_status joule_path_join(char *out, size_t cap, const char *dir, const char *name);
 
+/* Find a bundled data file (the repository's data/NAME) in $JOULE_DATA_DIR, ./data, or a
+ * data/ folder beside or above the executable (data, ../data, ../../data,
+ * ../share/joule/data). Writes the path to `out`; JOULE_ERR_NOT_FOUND if none has it. */
+enum joule_status joule_find_data_file(const char *name, char *out, size_t cap);
+
 /* mkdir -p. */
 enum joule_status joule_mkdirs(const char *path);
 
