@@ -6,7 +6,6 @@
 #define JOULE_ENGINE_NATIVE_WEIGHTS_H
 
 #include "joule/model.h"
-#include "model/dtype.h"
 
 /* A linear map y = x W^T (+ b) with n_in inputs and n_out outputs.
  * Stored [n_out, n_in] row-major, or [n_in, n_out] when conv1d (GPT-2). */
@@ -75,17 +74,6 @@ enum joule_status jn_weights_quantize_q8(struct jn_weights *w);
  * anonymous buffer backed by transparent huge pages: fewer TLB misses when
  * streaming them each token. Owned by `w`. */
 enum joule_status jn_weights_copy_hugepages(struct jn_weights *w);
-
-/* The same as joule_f16_to_f32 / joule_bf16_to_f32 (model/dtype.h), under the
- * names the providers use. */
-static inline float jn_half_to_float(uint16_t h)
-{
-    return joule_f16_to_f32(h);
-}
-static inline float jn_bf16_to_float(uint16_t h)
-{
-    return joule_bf16_to_f32(h);
-}
 
 /* ALiBi slopes as transformers' build_alibi_tensor computes them (float32). */
 void jn_alibi_slopes(int n_heads, float *out);
