@@ -265,6 +265,7 @@ static void top_k_select(struct cand *c, int n, int k)
 static int32_t sample_with(const struct joule_sampling *s, float *logits, int n_vocab,
                            uint64_t *rng, struct cand *c, double *pr)
 {
+    if (s->greedy || s->temperature <= 0.0f) return argmax(logits, n_vocab);
     for (int i = 0; i < n_vocab; i++) {
         c[i].logit = logits[i] / s->temperature;
         c[i].id = i;
@@ -319,7 +320,7 @@ static int32_t sample_with(const struct joule_sampling *s, float *logits, int n_
 int32_t joule_sample(const struct joule_sampling *s, float *logits, int n_vocab, uint64_t *rng)
 {
     if (n_vocab <= 0) return -1;
-    if (s->greedy || s->temperature <= 0.0f) return argmax(logits, n_vocab);
+    if (s->greedy || s->temperature <= 0.0f) return argmax(logits, n_vocab); /* no workspace */
     struct cand *c = malloc((size_t)n_vocab * sizeof *c);
     double *pr = malloc((size_t)n_vocab * sizeof *pr);
     int32_t id = c && pr ? sample_with(s, logits, n_vocab, rng, c, pr) : argmax(logits, n_vocab);
@@ -405,10 +406,7 @@ enum joule_status joule_engine_generate(struct joule_engine *e, const int32_t *p
     out->prompt_ns = t1 - t0;
     out->stop = bound_reason;
     while (out->n_ids < budget) {
-        int32_t tok =
-            p.sampling.greedy || p.sampling.temperature <= 0.0f
-                ? argmax(e->scratch, e->info.n_vocab)
-                : sample_with(&p.sampling, e->scratch, e->info.n_vocab, &rng, e->cand, e->prob);
+        int32_t tok = sample_with(&p.sampling, e->scratch, e->info.n_vocab, &rng, e->cand, e->prob);
         out->ids[out->n_ids++] = tok;
         if (!p.ignore_eos && e->info.eos_id >= 0 && tok == e->info.eos_id) {
             out->stop = JOULE_STOP_EOS;
