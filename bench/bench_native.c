@@ -1,18 +1,27 @@
 /* Native engine on the CPU against the memory-bandwidth roofline.
  *
- *   bench_native [--threads 1,2] [--decode N] [--prefill N] [--busy] [--quantize q8] MODEL_DIR...
+ *   bench_native [--threads 1,2] [--decode N] [--prefill N] [--rounds R] [--busy]
+ *                [--quantize q8] [--engine NAME] [ENGINE:]MODEL...
  *
- * --engine ggml measures llama.cpp through joule's ggml engine on the same
- * footing (MODEL may then be a .gguf file; its size counts as the bytes read).
- * --busy forks a process that keeps one core busy for the whole run (to see
- * how the thread pool copes with a competitor).
+ * Measures the machine's memory read bandwidth the way issue 3 defines it (a
+ * streaming read of 1 GiB with 8 independent accumulators, split evenly over
+ * the threads, best of 5), then for each model and thread count: prefill
+ * tokens/s for an N-token prompt, decode ms/token (median over N steps), and
+ * the fraction of the roofline = bytes of weights read per token / bandwidth
+ * / time per token.
  *
- * Measures the machine's memory read bandwidth (a streaming read of 1 GiB
- * with the engine's own dot kernel, per thread count), then for each model:
- * prefill tokens/s for an N-token prompt, decode ms/token (median over N
- * steps), and the fraction of the roofline = bytes of weights read per token
- * / bandwidth / time per token. */
+ * A model argument may name its engine ("ggml:/tmp/m.gguf", "native:/tmp/m"),
+ * so that several engines are measured in one run; --engine sets the default.
+ * With --rounds R the whole set (bandwidth, then every model and thread count)
+ * is measured R times, interleaved, and the table reports medians over the
+ * rounds (the roofline as the median of each round's own fraction), which is
+ * what a shared, noisy machine needs. --busy forks a process that keeps one
+ * core busy for the whole run (to see how the thread pool copes with a
+ * competitor). A .gguf model counts its file size as the bytes read. */
 #include <signal.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,42 +38,90 @@
 #include "util/clock.h"
 
 #define BW_BYTES ((size_t)1 << 30)
-#define BW_CHUNK 4096 /* floats per task */
+
+/* Sum of n 64-byte lines with 8 independent accumulators (SIMD where the CPU has it, so
+ * that the loop is never the bottleneck: only the memory is). */
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) static double sum_avx512(const float *p, size_t n)
+{
+    __m512 a[8];
+    for (int j = 0; j < 8; j++)
+        a[j] = _mm512_setzero_ps();
+    for (size_t i = 0; i + 128 <= n; i += 128)
+        for (int j = 0; j < 8; j++)
+            a[j] = _mm512_add_ps(a[j], _mm512_load_ps(p + i + 16 * j));
+    for (int j = 1; j < 8; j++)
+        a[0] = _mm512_add_ps(a[0], a[j]);
+    return _mm512_reduce_add_ps(a[0]);
+}
+
+__attribute__((target("avx"))) static double sum_avx(const float *p, size_t n)
+{
+    __m256 a[8];
+    for (int j = 0; j < 8; j++)
+        a[j] = _mm256_setzero_ps();
+    for (size_t i = 0; i + 64 <= n; i += 64)
+        for (int j = 0; j < 8; j++)
+            a[j] = _mm256_add_ps(a[j], _mm256_load_ps(p + i + 8 * j));
+    float t[8];
+    for (int j = 1; j < 8; j++)
+        a[0] = _mm256_add_ps(a[0], a[j]);
+    _mm256_storeu_ps(t, a[0]);
+    return (double)t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
+}
+#endif
+
+static double sum_plain(const float *p, size_t n)
+{
+    float a[8] = {0};
+    for (size_t i = 0; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            a[j] += p[i + j];
+    return (double)a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
+}
+
+static double (*pick_sum(void))(const float *, size_t)
+{
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return sum_avx512;
+    if (__builtin_cpu_supports("avx")) return sum_avx;
+#endif
+    return sum_plain;
+}
 
 struct bw_task {
-    const struct jn_kernels *k;
-    const float *big, *x;
-    size_t n_chunks;
-    atomic_size_t next;
-    float sink[64];
+    const float *big;
+    size_t n;
+    double (*sum)(const float *, size_t);
+    atomic_int next;
+    double sink[64];
 };
 
+/* Each participant takes one of nth equal, contiguous parts (as a STREAM-style read). */
 static void bw_worker(void *ctx, int ith, int nth)
 {
-    (void)nth;
     struct bw_task *t = ctx;
-    float s = 0;
-    for (;;) {
-        size_t c = atomic_fetch_add(&t->next, 1);
-        if (c >= t->n_chunks) break;
-        s += t->k->dot_f32(t->x, t->big + c * BW_CHUNK, BW_CHUNK);
+    int part;
+    while ((part = atomic_fetch_add(&t->next, 1)) < nth) {
+        size_t per = t->n / (size_t)nth / 128 * 128;
+        t->sink[ith % 64] += t->sum(t->big + (size_t)part * per, per);
     }
-    t->sink[ith % 64] += s;
 }
 
 static double read_bandwidth(int threads)
 {
-    const struct jn_kernels *k = jn_kernels_select();
-    float *big = malloc(BW_BYTES), *x = malloc(BW_CHUNK * sizeof *x);
+    float *big = aligned_alloc(64, BW_BYTES);
     struct jn_pool *pool = NULL;
-    if (!big || !x || !k || jn_pool_create(threads, &pool) != JOULE_OK) return 0;
+    if (!big || jn_pool_create(threads, &pool) != JOULE_OK) {
+        free(big);
+        return 0;
+    }
     for (size_t i = 0; i < BW_BYTES / 4; i++)
         big[i] = (float)(i & 7);
-    for (int i = 0; i < BW_CHUNK; i++)
-        x[i] = 1.0f;
     double best = 0;
     for (int rep = 0; rep < 5; rep++) {
-        struct bw_task t = {.k = k, .big = big, .x = x, .n_chunks = BW_BYTES / 4 / BW_CHUNK};
+        struct bw_task t = {.big = big, .n = BW_BYTES / 4, .sum = pick_sum()};
         atomic_init(&t.next, 0);
         int64_t t0 = joule_now_ns();
         jn_pool_run(pool, bw_worker, &t);
@@ -73,7 +130,6 @@ static double read_bandwidth(int threads)
     }
     jn_pool_free(pool);
     free(big);
-    free(x);
     return best;
 }
 
@@ -120,16 +176,99 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+#define MAX_ROUNDS 64
+#define MAX_THREADS 8
+#define MAX_MODELS 16
+
+/* One model at one thread count, over the rounds. */
+struct row {
+    const char *engine, *path;
+    char dtype[16];
+    int threads;
+    double bytes;
+    double prefill[MAX_ROUNDS], ms[MAX_ROUNDS], min_ms[MAX_ROUNDS], roof[MAX_ROUNDS];
+    int n; /* rounds measured */
+};
+
+/* Prefill and decode of one model at one thread count; 0 on success. */
+static int measure(struct row *r, const char *quantize, int n_prefill, int n_decode, double bw)
+{
+    struct joule_engine_params ep = joule_engine_default_params();
+    ep.n_threads = r->threads;
+    ep.quantize = quantize;
+    ep.engine = r->engine;
+    struct joule_engine *e = NULL;
+    if (joule_engine_open(r->path, &ep, &e) != JOULE_OK) {
+        fprintf(stderr, "%s:%s: %s\n", r->engine, r->path, joule_last_error());
+        return -1;
+    }
+    const struct joule_engine_info *info = joule_engine_get_info(e);
+    snprintf(r->dtype, sizeof r->dtype, "%s", info->dtype ? info->dtype : "?");
+    int32_t *prompt = malloc((size_t)n_prefill * sizeof *prompt);
+    float *logits = malloc((size_t)info->n_vocab * sizeof *logits);
+    int64_t *dt = malloc((size_t)n_decode * sizeof *dt);
+    int rc = -1;
+    if (prompt && logits && dt) {
+        for (int j = 0; j < n_prefill; j++)
+            prompt[j] = (int32_t)((j * 7919) % info->n_vocab);
+        int64_t t0 = joule_now_ns();
+        joule_engine_eval(e, prompt, (size_t)n_prefill, logits, 0);
+        double prefill_s = (double)(joule_now_ns() - t0) / 1e9;
+        joule_engine_reset(e);
+        joule_engine_eval(e, prompt, 1, logits, 0);
+        int32_t tok = 1;
+        for (int j = 0; j < n_decode; j++) {
+            int64_t s0 = joule_now_ns();
+            joule_engine_eval(e, &tok, 1, logits, 0);
+            dt[j] = joule_now_ns() - s0;
+            tok = (int32_t)((tok * 31 + 7) % info->n_vocab);
+        }
+        qsort(dt, (size_t)n_decode, sizeof *dt, cmp_i64);
+        double ms = (double)dt[n_decode / 2] / 1e6;
+        r->prefill[r->n] = n_prefill / prefill_s;
+        r->ms[r->n] = ms;
+        r->min_ms[r->n] = (double)dt[0] / 1e6;
+        r->roof[r->n] = r->bytes / (bw * 1e9) / (ms / 1e3);
+        r->n++;
+        rc = 0;
+    }
+    free(dt);
+    free(prompt);
+    free(logits);
+    joule_engine_free(e);
+    return rc;
+}
+
+static void usage(const char *argv0)
+{
+    fprintf(stderr,
+            "usage: %s [--threads 1,2] [--decode N] [--prefill N] [--rounds R] [--busy] "
+            "[--quantize q8] [--engine NAME] [ENGINE:]MODEL...\n",
+            argv0);
+}
+
 int main(int argc, char **argv)
 {
-    int threads[8] = {1, 2}, n_threads = 2, n_decode = 32, n_prefill = 64;
+    int threads[MAX_THREADS] = {1, 2}, n_threads = 2, n_decode = 32, n_prefill = 64, rounds = 1;
     int i = 1;
     pid_t busy = -1;
     const char *quantize = NULL, *engine = "native";
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
             n_threads = 0;
-            for (char *p = argv[++i]; *p && n_threads < 8;) {
+            for (char *p = argv[++i]; *p && n_threads < MAX_THREADS;) {
                 threads[n_threads++] = (int)strtol(p, &p, 10);
                 if (*p == ',') p++;
             }
@@ -137,6 +276,8 @@ int main(int argc, char **argv)
             n_decode = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "--prefill") && i + 1 < argc) {
             n_prefill = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) {
+            rounds = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "--quantize") && i + 1 < argc) {
             quantize = argv[++i];
         } else if (!strcmp(argv[i], "--engine") && i + 1 < argc) {
@@ -147,65 +288,67 @@ int main(int argc, char **argv)
                 for (volatile unsigned long spin = 0;; spin++)
                     continue;
         } else {
-            fprintf(stderr,
-                    "usage: %s [--threads 1,2] [--decode N] [--prefill N] [--busy] [--quantize q8] "
-                    "MODEL_DIR...\n",
-                    argv[0]);
+            usage(argv[0]);
             return 2;
         }
     }
-    const struct jn_kernels *k = jn_kernels_select();
-    printf("engine: %s; native kernels: %s\n", engine, k ? k->name : "(none)");
-    double bw[8];
-    for (int t = 0; t < n_threads; t++) {
-        bw[t] = read_bandwidth(threads[t]);
-        printf("read bandwidth, %d thread(s): %.1f GB/s\n", threads[t], bw[t]);
+    int n_models = argc - i;
+    if (n_models < 1 || n_models > MAX_MODELS || rounds < 1 || rounds > MAX_ROUNDS ||
+        n_decode < 1 || n_prefill < 1) {
+        usage(argv[0]);
+        return 2;
     }
-    if (busy > 0) printf("a competing process keeps one core busy\n");
-    printf("%-24s %-5s %3s %9s %11s %10s %9s %9s\n", "model", "dtype", "thr", "MB/token",
-           "prefill t/s", "decode ms", "(min ms)", "roofline");
-    for (; i < argc; i++) {
-        double bytes = bytes_per_token(argv[i], quantize != NULL);
-        for (int t = 0; t < n_threads; t++) {
-            struct joule_engine_params ep = joule_engine_default_params();
-            ep.n_threads = threads[t];
-            ep.quantize = quantize;
-            ep.engine = engine;
-            struct joule_engine *e = NULL;
-            if (joule_engine_open(argv[i], &ep, &e) != JOULE_OK) {
-                fprintf(stderr, "%s: %s\n", argv[i], joule_last_error());
-                break;
-            }
-            const struct joule_engine_info *info = joule_engine_get_info(e);
-            int32_t *prompt = malloc((size_t)n_prefill * sizeof *prompt);
-            float *logits = malloc((size_t)info->n_vocab * sizeof *logits);
-            for (int j = 0; j < n_prefill; j++)
-                prompt[j] = (int32_t)((j * 7919) % info->n_vocab);
-            int64_t t0 = joule_now_ns();
-            joule_engine_eval(e, prompt, (size_t)n_prefill, logits, 0);
-            double prefill_s = (double)(joule_now_ns() - t0) / 1e9;
-            joule_engine_reset(e);
-            joule_engine_eval(e, prompt, 1, logits, 0);
-            int64_t *dt = malloc((size_t)n_decode * sizeof *dt);
-            int32_t tok = 1;
-            for (int j = 0; j < n_decode; j++) {
-                int64_t s0 = joule_now_ns();
-                joule_engine_eval(e, &tok, 1, logits, 0);
-                dt[j] = joule_now_ns() - s0;
-                tok = (int32_t)((tok * 31 + 7) % info->n_vocab);
-            }
-            qsort(dt, (size_t)n_decode, sizeof *dt, cmp_i64);
-            double ms = (double)dt[n_decode / 2] / 1e6, min_ms = (double)dt[0] / 1e6;
-            double roof = bytes / (bw[t] * 1e9) / (ms / 1e3);
-            const char *name = strrchr(argv[i], '/') ? strrchr(argv[i], '/') + 1 : argv[i];
-            printf("%-24s %-5s %3d %9.1f %11.1f %10.2f %9.2f %8.0f%%\n", name, info->dtype,
-                   threads[t], bytes / 1e6, n_prefill / prefill_s, ms, min_ms, 100 * roof);
-            fflush(stdout);
-            free(dt);
-            free(prompt);
-            free(logits);
-            joule_engine_free(e);
+    static struct row rows[MAX_MODELS * MAX_THREADS];
+    int n_rows = 0;
+    for (int m = 0; m < n_models; m++) {
+        const char *arg = argv[i + m], *colon = strchr(arg, ':');
+        static char engines[MAX_MODELS][32];
+        const char *eng = engine, *path = arg;
+        if (colon && colon - arg < 32 && colon > arg) {
+            memcpy(engines[m], arg, (size_t)(colon - arg));
+            engines[m][colon - arg] = 0;
+            eng = engines[m];
+            path = colon + 1;
         }
+        double bytes = bytes_per_token(path, quantize != NULL);
+        for (int t = 0; t < n_threads; t++)
+            rows[n_rows++] =
+                (struct row){.engine = eng, .path = path, .threads = threads[t], .bytes = bytes};
+    }
+    const struct jn_kernels *k = jn_kernels_select();
+    printf("native kernels: %s; %d round(s)%s\n", k ? k->name : "(none)", rounds,
+           busy > 0 ? "; a competing process keeps one core busy" : "");
+    double bw[MAX_THREADS][MAX_ROUNDS];
+    for (int round = 0; round < rounds; round++) {
+        for (int t = 0; t < n_threads; t++)
+            bw[t][round] = read_bandwidth(threads[t]);
+        for (int r = 0; r < n_rows; r++) {
+            int t = 0;
+            while (threads[t] != rows[r].threads)
+                t++;
+            fprintf(stderr, "\rround %d/%d: %s:%s, %d thread(s)   ", round + 1, rounds,
+                    rows[r].engine, rows[r].path, rows[r].threads);
+            measure(&rows[r], quantize, n_prefill, n_decode, bw[t][round]);
+        }
+    }
+    fprintf(stderr, "\r%*s\r", 78, "");
+    for (int t = 0; t < n_threads; t++)
+        printf("read bandwidth, %d thread(s): %.1f GB/s\n", threads[t], median(bw[t], rounds));
+    printf("%-7s %-24s %-5s %3s %9s %11s %10s %9s %9s\n", "engine", "model", "dtype", "thr",
+           "MB/token", "prefill t/s", "decode ms", "(min ms)", "roofline");
+    for (int r = 0; r < n_rows; r++) {
+        struct row *w = &rows[r];
+        const char *name = strrchr(w->path, '/') ? strrchr(w->path, '/') + 1 : w->path;
+        if (w->n == 0) {
+            printf("%-7s %-24s (failed)\n", w->engine, name);
+            continue;
+        }
+        double mn = w->min_ms[0];
+        for (int j = 1; j < w->n; j++)
+            mn = w->min_ms[j] < mn ? w->min_ms[j] : mn;
+        printf("%-7s %-24s %-5s %3d %9.1f %11.1f %10.2f %9.2f %8.0f%%\n", w->engine, name, w->dtype,
+               w->threads, w->bytes / 1e6, median(w->prefill, w->n), median(w->ms, w->n), mn,
+               100 * median(w->roof, w->n));
     }
     if (busy > 0) {
         kill(busy, SIGKILL);

@@ -105,12 +105,16 @@ static void check_fixture(const char *name)
     struct joule_model *m = NULL;
     CHECK_OK(joule_model_load(dir, NULL, &m));
     if (!m) return;
-    struct jn_weights w;
+    /* the CUDA provider reads the weights as loaded (GPT-2's Conv1D layout included),
+     * the CPU provider a copy with Conv1D transposed, as joule_engine_open gives each */
+    struct jn_weights w, w_cpu;
     CHECK_OK(jn_weights_init(&w, m));
+    CHECK_OK(jn_weights_init(&w_cpu, m));
+    CHECK_OK(jn_weights_transpose_conv1d(&w_cpu));
     const struct joule_model_config *cfg = joule_model_get_config(m);
     int V = cfg->vocab_size, n_ctx = cfg->max_positions;
     struct jn_cpu cpu;
-    CHECK_OK(jn_cpu_init(&cpu, &w, 2, n_ctx));
+    CHECK_OK(jn_cpu_init(&cpu, &w_cpu, 2, n_ctx));
     void *gpu = NULL, *gpu_nograph = NULL;
     CHECK_OK(joule_cuda_open(&w, n_ctx, &gpu));
     setenv("JOULE_CUDA_GRAPHS", "0", 1);
@@ -181,6 +185,7 @@ done:
     joule_cuda_free(gpu);
     joule_cuda_free(gpu_nograph);
     jn_cpu_free(&cpu);
+    jn_weights_free(&w_cpu);
     jn_weights_free(&w);
     joule_model_free(m);
 }

@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -505,22 +504,6 @@ static enum joule_status write_tokenizer(struct buf *b, const char *dir, const c
 /* Tensor data.                                                              */
 /* ------------------------------------------------------------------------- */
 
-/* Ask the kernel to reclaim the source pages of a converted tensor, so that converting a
- * 12 GB checkpoint does not keep 12 GB resident. MADV_PAGEOUT keeps contents (clean file
- * pages are re-read, anonymous ones — tensors the loader copied — go to swap or stay):
- * a hint only, never a change of data. */
-static void drop_pages(const void *p, size_t n)
-{
-#ifdef MADV_PAGEOUT
-    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1), e = ((uintptr_t)p + n) & ~(pg - 1);
-    if (e > a) (void)madvise((void *)a, e - a, MADV_PAGEOUT);
-#else
-    (void)p;
-    (void)n;
-#endif
-}
-
 static uint64_t out_bytes(uint32_t type, uint64_t ne0, uint64_t rows)
 {
     switch (type) {
@@ -739,7 +722,7 @@ enum joule_status joule_gguf_convert(const char *model_dir, const char *out_path
             get_row(o, r, row);
             bad = write_row(f, o->type, row, o->ne0, rowbuf) != 0;
         }
-        drop_pages(o->src->data, o->src->nbytes);
+        joule_drop_pages(o->src->data, o->src->nbytes); /* 12 GB in, not 12 GB resident */
         uint64_t padn = (32 - o->nbytes % 32) % 32;
         if (!bad && padn) bad = fwrite(zeros, 1, (size_t)padn, f) != padn;
     }

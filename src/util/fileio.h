@@ -15,6 +15,11 @@ struct joule_mmap {
 enum joule_status joule_mmap_open(struct joule_mmap *m, const char *path);
 void joule_mmap_close(struct joule_mmap *m);
 
+/* Ask the kernel to reclaim the whole pages of [p, p + n) once they have been read
+ * (MADV_PAGEOUT): clean file pages are re-read if touched again, anonymous ones go to
+ * swap or stay. A hint only, never a change of data. */
+void joule_drop_pages(const void *p, size_t n);
+
 /* Read a whole file into a NUL-terminated malloc'd buffer (caller frees).
  * Fails with JOULE_ERR_LIMIT when the file is larger than `max_bytes`. */
 enum joule_status joule_read_file(const char *path, size_t max_bytes, char **out, size_t *out_len);

@@ -57,6 +57,9 @@ static enum joule_status native_open(const char *model_path, const struct joule_
     if (!e) return joule_errorf(JOULE_ERR_NOMEM, "out of memory");
     enum joule_status s = joule_model_load(model_path, NULL, &e->model);
     if (s == JOULE_OK) s = jn_weights_init(&e->w, e->model);
+    /* the CPU provider computes every product as dot products over contiguous rows; the CUDA
+     * provider reads either layout */
+    if (s == JOULE_OK && strcmp(p->provider, "cuda")) s = jn_weights_transpose_conv1d(&e->w);
     if (s == JOULE_OK && p->quantize && *p->quantize) s = jn_weights_quantize_q8(&e->w);
     const char *hp = getenv("JOULE_HUGEPAGES");
     if (s == JOULE_OK && hp && !strcmp(hp, "1")) s = jn_weights_copy_hugepages(&e->w);

@@ -8,6 +8,7 @@
 #include "engine/native/cpu/kernels.h"
 #include "model/arch.h"
 #include "model/dtype.h"
+#include "util/fileio.h"
 
 void jn_alibi_slopes(int n_heads, float *out)
 {
@@ -67,6 +68,22 @@ static enum jn_act act_of(const char *a)
     return JN_ACT_GELU_TANH; /* gelu_new, gelu_pytorch_tanh, gelu_fast */
 }
 
+/* Apply fn to every matrix of every layer, stopping at the first error. */
+static enum joule_status each_layer_matrix(struct jn_weights *w,
+                                           enum joule_status (*fn)(struct jn_weights *,
+                                                                   struct jn_mat *))
+{
+    for (int i = 0; i < w->cfg.n_layers; i++) {
+        struct jn_layer *L = &w->layers[i];
+        struct jn_mat *ms[] = {&L->qkv, &L->q, &L->k, &L->v, &L->o, &L->up, &L->gate, &L->down};
+        for (size_t j = 0; j < sizeof ms / sizeof ms[0]; j++) {
+            enum joule_status s = fn(w, ms[j]);
+            if (s != JOULE_OK) return s;
+        }
+    }
+    return JOULE_OK;
+}
+
 static size_t mat_bytes(const struct jn_mat *m)
 {
     size_t es = m->dtype == JOULE_DTYPE_F32 ? 4 : 2;
@@ -109,11 +126,46 @@ enum joule_status jn_weights_copy_hugepages(struct jn_weights *w)
     return JOULE_OK;
 }
 
+/* [n_in, n_out] -> [n_out, n_in] in the same dtype, in 32 x 32 blocks that stay in cache */
+static enum joule_status transpose(struct jn_weights *w, struct jn_mat *m)
+{
+    if (!m->data || !m->conv1d) return JOULE_OK;
+    size_t es = m->dtype == JOULE_DTYPE_F32 ? 4 : 2, rows = (size_t)m->n_in,
+           cols = (size_t)m->n_out;
+    unsigned char *t = malloc(rows * cols * es);
+    void **o = realloc(w->owned, (size_t)(w->n_owned + 1) * sizeof *o);
+    if (o) w->owned = o;
+    if (!t || !o) {
+        free(t);
+        return joule_errorf(JOULE_ERR_NOMEM, "out of memory transposing the weights");
+    }
+    w->owned[w->n_owned++] = t;
+    const unsigned char *s = m->data;
+    enum { B = 32 };
+    for (size_t r0 = 0; r0 < rows; r0 += B)
+        for (size_t c0 = 0; c0 < cols; c0 += B)
+            for (size_t r = r0; r < r0 + B && r < rows; r++)
+                for (size_t c = c0; c < c0 + B && c < cols; c++) {
+                    if (es == 4)
+                        memcpy(t + (c * rows + r) * 4, s + (r * cols + c) * 4, 4);
+                    else
+                        memcpy(t + (c * rows + r) * 2, s + (r * cols + c) * 2, 2);
+                }
+    joule_drop_pages(m->data, rows * cols * es); /* the checkpoint's copy is not read again */
+    m->data = t;
+    m->conv1d = 0;
+    return JOULE_OK;
+}
+
+enum joule_status jn_weights_transpose_conv1d(struct jn_weights *w)
+{
+    return each_layer_matrix(w, transpose);
+}
+
 static enum joule_status quantize(struct jn_weights *w, struct jn_mat *m)
 {
     if (!m->data || m->dtype == JOULE_DTYPE_Q8_0) return JOULE_OK;
-    size_t rows = (size_t)(m->conv1d ? m->n_in : m->n_out);
-    size_t cols = (size_t)(m->conv1d ? m->n_out : m->n_in);
+    size_t rows = (size_t)m->n_out, cols = (size_t)m->n_in; /* conv1d transposed first */
     if (cols % JN_Q8_BLOCK)
         return joule_errorf(JOULE_ERR_UNSUPPORTED,
                             "q8: rows of %zu values are not whole blocks of %d", cols, JN_Q8_BLOCK);
@@ -145,13 +197,8 @@ static enum joule_status quantize(struct jn_weights *w, struct jn_mat *m)
 
 enum joule_status jn_weights_quantize_q8(struct jn_weights *w)
 {
-    enum joule_status s = JOULE_OK;
-    for (int i = 0; i < w->cfg.n_layers && s == JOULE_OK; i++) {
-        struct jn_layer *L = &w->layers[i];
-        struct jn_mat *mats[] = {&L->qkv, &L->q, &L->k, &L->v, &L->o, &L->up, &L->gate, &L->down};
-        for (size_t j = 0; j < sizeof mats / sizeof mats[0] && s == JOULE_OK; j++)
-            s = quantize(w, mats[j]);
-    }
+    enum joule_status s = jn_weights_transpose_conv1d(w);
+    if (s == JOULE_OK) s = each_layer_matrix(w, quantize);
     if (s == JOULE_OK) s = quantize(w, &w->lm_head); /* a copy when tied: tok_emb stays */
     return s;
 }

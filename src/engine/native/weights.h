@@ -65,8 +65,16 @@ struct jn_weights {
 enum joule_status jn_weights_init(struct jn_weights *w, const struct joule_model *m);
 void jn_weights_free(struct jn_weights *w);
 
+/* Store the Conv1D matrices (GPT-2's [n_in, n_out]) as [n_out, n_in] in the same
+ * dtype, in memory owned by `w`, so that each output is a dot product over one
+ * contiguous row as in every other family (the CPU provider requires it: split over
+ * output rows, each thread streams whole rows). The checkpoint's pages are handed back
+ * to the kernel. No-op when there are none. */
+enum joule_status jn_weights_transpose_conv1d(struct jn_weights *w);
+
 /* Quantize every matrix of the layers and the output head to q8_0 (blocks of
- * 32 along each stored row, f16 scale = max|w| / 127), in memory owned by `w`.
+ * 32 along each row of n_in inputs, f16 scale = max|w| / 127; Conv1D matrices are
+ * transposed first), in memory owned by `w`.
  * The token embedding stays as stored for the lookups. */
 enum joule_status jn_weights_quantize_q8(struct jn_weights *w);
 

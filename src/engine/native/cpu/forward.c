@@ -37,25 +37,6 @@ static float dot_row(const struct jn_kernels *k, const struct jn_mat *W, int o, 
     }
 }
 
-static void axpy_row(const struct jn_kernels *k, const struct jn_mat *W, int i, int c0, int n,
-                     float a, float *y)
-{
-    size_t off = (size_t)i * (size_t)W->n_out + (size_t)c0;
-    switch (W->dtype) {
-    case JOULE_DTYPE_F16:
-        k->axpy_f16(y, a, (const uint16_t *)W->data + off, n);
-        break;
-    case JOULE_DTYPE_BF16:
-        k->axpy_bf16(y, a, (const uint16_t *)W->data + off, n);
-        break;
-    case JOULE_DTYPE_Q8_0: /* off and n are whole blocks (column blocks of 64) */
-        k->axpy_q8(y, a, (const struct jn_q8_block *)W->data + off / JN_Q8_BLOCK, n);
-        break;
-    default:
-        k->axpy_f32(y, a, (const float *)W->data + off, n);
-    }
-}
-
 static void dot_tile(const struct jn_kernels *k, const struct jn_mat *W, int o, const float *x,
                      float *out)
 {
@@ -69,22 +50,6 @@ static void dot_tile(const struct jn_kernels *k, const struct jn_mat *W, int o, 
         break;
     default:
         k->dot_tile_f32(x, ld, (const float *)W->data + off, ld, W->n_in, out);
-    }
-}
-
-static void axpy_tile(const struct jn_kernels *k, const struct jn_mat *W, int c0, const float *x,
-                      float *y)
-{
-    size_t ldw = (size_t)W->n_out, ldx = (size_t)W->n_in;
-    switch (W->dtype) {
-    case JOULE_DTYPE_F16:
-        k->axpy_tile_f16(x, ldx, (const uint16_t *)W->data + c0, ldw, W->n_in, y, ldw);
-        break;
-    case JOULE_DTYPE_BF16:
-        k->axpy_tile_bf16(x, ldx, (const uint16_t *)W->data + c0, ldw, W->n_in, y, ldw);
-        break;
-    default:
-        k->axpy_tile_f32(x, ldx, (const float *)W->data + c0, ldw, W->n_in, y, ldw);
     }
 }
 
@@ -121,37 +86,6 @@ static void mm_dot(const struct mm_task *t, int c0, int c1, int m0, int m1)
     }
 }
 
-/* [n_in, n_out] weights (Conv1D): columns [c0, c1) of rows [m0, m1) */
-static void mm_conv1d(const struct mm_task *t, int c0, int c1, int m0, int m1)
-{
-    const struct jn_mat *W = t->W;
-    const int n_out = W->n_out, n_in = W->n_in;
-    int m = m0;
-    for (; W->dtype != JOULE_DTYPE_Q8_0 && m + JN_TILE_ROWS <= m1; m += JN_TILE_ROWS) {
-        int c = c0;
-        for (; c + JN_AXPY_TILE_COLS <= c1; c += JN_AXPY_TILE_COLS)
-            axpy_tile(t->k, W, c, t->x + (size_t)m * n_in, t->y + (size_t)m * n_out + c);
-        if (c < c1)
-            for (int r = m; r < m + JN_TILE_ROWS; r++) {
-                float *y = t->y + (size_t)r * n_out + c;
-                memset(y, 0, (size_t)(c1 - c) * sizeof *y);
-                for (int i = 0; i < n_in; i++)
-                    axpy_row(t->k, W, i, c, c1 - c, t->x[(size_t)r * n_in + i], y);
-            }
-    }
-    /* remaining rows: stream each weight row segment once for all of them */
-    for (int r = m; r < m1; r++)
-        memset(t->y + (size_t)r * n_out + c0, 0, (size_t)(c1 - c0) * sizeof(float));
-    for (int i = 0; i < n_in && m < m1; i++)
-        for (int r = m; r < m1; r++)
-            axpy_row(t->k, W, i, c0, c1 - c0, t->x[(size_t)r * n_in + i],
-                     t->y + (size_t)r * n_out + c0);
-    if (t->bias)
-        for (int r = m0; r < m1; r++)
-            for (int o = c0; o < c1; o++)
-                t->y[(size_t)r * n_out + o] += t->bias[o];
-}
-
 /* Each output element is computed by one thread, in an order that does not
  * depend on the number of threads. */
 static void mm_worker(void *ctx, int ith, int nth)
@@ -164,13 +98,8 @@ static void mm_worker(void *ctx, int ith, int nth)
         int c0 = atomic_fetch_add_explicit(&t->next, t->chunk, memory_order_relaxed);
         if (c0 >= n_out) break;
         int c1 = c0 + t->chunk < n_out ? c0 + t->chunk : n_out;
-        for (int m0 = 0; m0 < t->M; m0 += MM_ROW_BLOCK) {
-            int m1 = m0 + MM_ROW_BLOCK < t->M ? m0 + MM_ROW_BLOCK : t->M;
-            if (t->W->conv1d)
-                mm_conv1d(t, c0, c1, m0, m1);
-            else
-                mm_dot(t, c0, c1, m0, m1);
-        }
+        for (int m0 = 0; m0 < t->M; m0 += MM_ROW_BLOCK)
+            mm_dot(t, c0, c1, m0, m0 + MM_ROW_BLOCK < t->M ? m0 + MM_ROW_BLOCK : t->M);
     }
 }
 
@@ -179,20 +108,12 @@ static void matmul(struct jn_cpu *c, const struct jn_mat *W, const float *bias, 
                    float *y, int M)
 {
     int nth = jn_pool_size(c->pool);
-    int chunk;
-    if (W->conv1d) {
-        /* [n_in, n_out]: wide column blocks, so each thread streams long
-         * contiguous row segments (at least 1 KB), yet a few blocks per
-         * thread, so that a thread the OS preempts holds up little work */
-        int most = ((W->n_out + nth - 1) / nth + 63) / 64 * 64; /* q8 blocks stay whole */
-        chunk = nth == 1 ? W->n_out : (W->n_out / (4 * nth) + 63) / 64 * 64;
-        if (chunk < 256) chunk = 256;
-        if (chunk > most) chunk = most;
-    } else {
-        chunk = 16; /* rows of 16 outputs; smaller when that would idle threads */
-        while (chunk > 4 && W->n_out / chunk < 4 * nth)
-            chunk /= 2;
-    }
+    /* blocks of 16 whole weight rows (contiguous: each thread streams them), smaller when
+     * that would leave fewer than 4 blocks per thread, so that a thread the OS preempts
+     * holds up little work */
+    int chunk = 16;
+    while (chunk > 4 && W->n_out / chunk < 4 * nth)
+        chunk /= 2;
     struct mm_task t = {c->k, W, bias, x, y, M, chunk, 0};
     atomic_init(&t.next, 0);
     jn_pool_run(c->pool, mm_worker, &t);
@@ -336,6 +257,14 @@ enum joule_status jn_cpu_init(struct jn_cpu *c, const struct jn_weights *w, int 
                               int n_ctx)
 {
     memset(c, 0, sizeof *c);
+    for (int i = 0; i < w->cfg.n_layers; i++) {
+        const struct jn_layer *L = &w->layers[i];
+        if (L->qkv.conv1d || L->q.conv1d || L->k.conv1d || L->v.conv1d || L->o.conv1d ||
+            L->up.conv1d || L->gate.conv1d || L->down.conv1d)
+            return joule_errorf(JOULE_ERR_INVALID_ARG, "the CPU provider needs the Conv1D "
+                                                       "weights transposed first "
+                                                       "(jn_weights_transpose_conv1d)");
+    }
     c->w = w;
     c->n_ctx = n_ctx;
     c->k = jn_kernels_select();

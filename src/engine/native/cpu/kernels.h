@@ -23,33 +23,21 @@ struct jn_kernels {
     float (*dot_f32)(const float *x, const float *w, int n);
     float (*dot_f16)(const float *x, const uint16_t *w, int n);
     float (*dot_bf16)(const float *x, const uint16_t *w, int n);
-    /* y[i] += a * w[i] */
+    /* y[i] += a * w[i] (attention: the weighted sum of the value rows) */
     void (*axpy_f32)(float *y, float a, const float *w, int n);
-    void (*axpy_f16)(float *y, float a, const uint16_t *w, int n);
-    void (*axpy_bf16)(float *y, float a, const uint16_t *w, int n);
     /* q8_0: n is a multiple of JN_Q8_BLOCK */
     float (*dot_q8)(const float *x, const struct jn_q8_block *w, int n);
-    void (*axpy_q8)(float *y, float a, const struct jn_q8_block *w, int n);
     /* Prefill tiles (several rows of x at once; the same summation order per
-     * output as dot_* / axpy_* on one row, up to the association of the SIMD lanes).
+     * output as dot_* on one row, up to the association of the SIMD lanes).
      * dot_tile: out[r * 4 + o] = sum_i x[r * ldx + i] * w[o * ldw + i], r, o < 4 */
     void (*dot_tile_f32)(const float *x, size_t ldx, const float *w, size_t ldw, int n, float *out);
     void (*dot_tile_f16)(const float *x, size_t ldx, const uint16_t *w, size_t ldw, int n,
                          float *out);
     void (*dot_tile_bf16)(const float *x, size_t ldx, const uint16_t *w, size_t ldw, int n,
                           float *out);
-    /* axpy_tile: y[r * ldy + c] = sum_i x[r * ldx + i] * w[i * ldw + c], r < 4, c < 64
-     * (i in order, one fused multiply-add per step as axpy_*) */
-    void (*axpy_tile_f32)(const float *x, size_t ldx, const float *w, size_t ldw, int n_in,
-                          float *y, size_t ldy);
-    void (*axpy_tile_f16)(const float *x, size_t ldx, const uint16_t *w, size_t ldw, int n_in,
-                          float *y, size_t ldy);
-    void (*axpy_tile_bf16)(const float *x, size_t ldx, const uint16_t *w, size_t ldw, int n_in,
-                           float *y, size_t ldy);
 };
 #define JN_TILE_ROWS 4
 #define JN_DOT_TILE_OUT 4
-#define JN_AXPY_TILE_COLS 64
 
 extern const struct jn_kernels jn_kernels_scalar;
 #if defined(__x86_64__)

@@ -51,18 +51,6 @@ static void axpy_f32(float *y, float a, const float *w, int n)
         y[i] += a * w[i];
 }
 
-static void axpy_f16(float *y, float a, const uint16_t *w, int n)
-{
-    for (int i = 0; i < n; i++)
-        y[i] += a * g_f16_table[w[i]];
-}
-
-static void axpy_bf16(float *y, float a, const uint16_t *w, int n)
-{
-    for (int i = 0; i < n; i++)
-        y[i] += a * joule_bf16_to_f32(w[i]);
-}
-
 static float dot_q8(const float *x, const struct jn_q8_block *w, int n)
 {
     float s = 0.0f;
@@ -75,15 +63,6 @@ static float dot_q8(const float *x, const struct jn_q8_block *w, int n)
     return s;
 }
 
-static void axpy_q8(float *y, float a, const struct jn_q8_block *w, int n)
-{
-    for (int b = 0; b < n / JN_Q8_BLOCK; b++) {
-        float ad = a * g_f16_table[w[b].d];
-        for (int j = 0; j < JN_Q8_BLOCK; j++)
-            y[b * JN_Q8_BLOCK + j] += ad * (float)w[b].q[j];
-    }
-}
-
 static inline float cv_f32(float v)
 {
     return v;
@@ -93,7 +72,7 @@ static inline float cv_f16(uint16_t v)
     return g_f16_table[v];
 }
 
-/* The tiles repeat dot_* / axpy_* row by row, so the scalar path gives the
+/* The tiles repeat dot_* row by row, so the scalar path gives the
  * same bits whether the prompt is run in one batch or token by token. */
 #define TILES(SUF, WT, CV)                                                                         \
     static void dot_tile_##SUF(const float *x, size_t ldx, const WT *w, size_t ldw, int n,         \
@@ -106,20 +85,6 @@ static inline float cv_f16(uint16_t v)
                     s += x[r * ldx + i] * CV(w[o * ldw + i]);                                      \
                 out[r * 4 + o] = s;                                                                \
             }                                                                                      \
-    }                                                                                              \
-    static void axpy_tile_##SUF(const float *x, size_t ldx, const WT *w, size_t ldw, int n_in,     \
-                                float *y, size_t ldy)                                              \
-    {                                                                                              \
-        for (int r = 0; r < 4; r++) {                                                              \
-            float *yr = y + r * ldy;                                                               \
-            for (int c = 0; c < 64; c++)                                                           \
-                yr[c] = 0.0f;                                                                      \
-            for (int i = 0; i < n_in; i++) {                                                       \
-                float a = x[r * ldx + i];                                                          \
-                for (int c = 0; c < 64; c++)                                                       \
-                    yr[c] += a * CV(w[i * ldw + c]);                                               \
-            }                                                                                      \
-        }                                                                                          \
     }
 
 TILES(f32, float, cv_f32)
@@ -127,9 +92,8 @@ TILES(f16, uint16_t, cv_f16)
 TILES(bf16, uint16_t, joule_bf16_to_f32)
 
 const struct jn_kernels jn_kernels_scalar = {
-    "scalar",     dot_f32,       dot_f16,       dot_bf16,      axpy_f32,
-    axpy_f16,     axpy_bf16,     dot_q8,        axpy_q8,       dot_tile_f32,
-    dot_tile_f16, dot_tile_bf16, axpy_tile_f32, axpy_tile_f16, axpy_tile_bf16,
+    "scalar", dot_f32,      dot_f16,      dot_bf16,      axpy_f32,
+    dot_q8,   dot_tile_f32, dot_tile_f16, dot_tile_bf16,
 };
 
 const struct jn_kernels *jn_kernels_by_name(const char *name)

@@ -51,22 +51,6 @@ AVX2 static inline float hsum8(__m256 v)
         return s;                                                                                  \
     }
 
-#define AXPY_AVX2(NAME, WT, LOAD, CONV)                                                            \
-    AVX2 static void NAME(float *y, float a, const WT *w, int n)                                   \
-    {                                                                                              \
-        __m256 va = _mm256_set1_ps(a);                                                             \
-        int i = 0;                                                                                 \
-        for (; i + 16 <= n; i += 16) {                                                             \
-            _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, LOAD(w + i), _mm256_loadu_ps(y + i)));     \
-            _mm256_storeu_ps(y + i + 8,                                                            \
-                             _mm256_fmadd_ps(va, LOAD(w + i + 8), _mm256_loadu_ps(y + i + 8)));    \
-        }                                                                                          \
-        for (; i + 8 <= n; i += 8)                                                                 \
-            _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, LOAD(w + i), _mm256_loadu_ps(y + i)));     \
-        for (; i < n; i++)                                                                         \
-            y[i] = fmaf(a, CONV(w[i]), y[i]);                                                      \
-    }
-
 static inline float id_f32(float v)
 {
     return v;
@@ -75,9 +59,23 @@ static inline float id_f32(float v)
 DOT_AVX2(dot_f32_avx2, float, _mm256_loadu_ps, id_f32)
 DOT_AVX2(dot_f16_avx2, uint16_t, ld_f16_8, jn_f16_lookup)
 DOT_AVX2(dot_bf16_avx2, uint16_t, ld_bf16_8, joule_bf16_to_f32)
-AXPY_AVX2(axpy_f32_avx2, float, _mm256_loadu_ps, id_f32)
-AXPY_AVX2(axpy_f16_avx2, uint16_t, ld_f16_8, jn_f16_lookup)
-AXPY_AVX2(axpy_bf16_avx2, uint16_t, ld_bf16_8, joule_bf16_to_f32)
+
+AVX2 static void axpy_f32_avx2(float *y, float a, const float *w, int n)
+{
+    __m256 va = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        _mm256_storeu_ps(y + i,
+                         _mm256_fmadd_ps(va, _mm256_loadu_ps(w + i), _mm256_loadu_ps(y + i)));
+        _mm256_storeu_ps(
+            y + i + 8, _mm256_fmadd_ps(va, _mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(y + i + 8)));
+    }
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i,
+                         _mm256_fmadd_ps(va, _mm256_loadu_ps(w + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++)
+        y[i] = fmaf(a, w[i], y[i]);
+}
 
 AVX2 static inline __m256 ld_q8_8(const int8_t *q)
 {
@@ -95,16 +93,6 @@ AVX2 static float dot_q8_avx2(const float *x, const struct jn_q8_block *w, int n
         acc = _mm256_fmadd_ps(t, _mm256_set1_ps(jn_f16_lookup(w[b].d)), acc);
     }
     return hsum8(acc);
-}
-
-AVX2 static void axpy_q8_avx2(float *y, float a, const struct jn_q8_block *w, int n)
-{
-    for (int b = 0; b < n / JN_Q8_BLOCK; b++, y += JN_Q8_BLOCK) {
-        __m256 ad = _mm256_set1_ps(a * jn_f16_lookup(w[b].d));
-        for (int j = 0; j < JN_Q8_BLOCK; j += 8)
-            _mm256_storeu_ps(y + j,
-                             _mm256_fmadd_ps(ad, ld_q8_8(w[b].q + j), _mm256_loadu_ps(y + j)));
-    }
 }
 
 /* 4 rows x 2 outputs per pass, 8 accumulators */
@@ -146,62 +134,13 @@ AVX2 static void axpy_q8_avx2(float *y, float a, const struct jn_q8_block *w, in
         }                                                                                          \
     }
 
-/* 4 rows x 16 columns per pass (8 accumulators), four passes */
-#define AXPY_TILE_AVX2(NAME, WT, LOAD)                                                             \
-    AVX2 static void NAME(const float *x, size_t ldx, const WT *w, size_t ldw, int n_in, float *y, \
-                          size_t ldy)                                                              \
-    {                                                                                              \
-        for (int cb = 0; cb < 64; cb += 16) {                                                      \
-            __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00,          \
-                   a21 = a00, a30 = a00, a31 = a00;                                                \
-            for (int i = 0; i < n_in; i++) {                                                       \
-                const WT *wr = w + i * ldw + cb;                                                   \
-                __m256 v0 = LOAD(wr), v1 = LOAD(wr + 8);                                           \
-                __m256 b0 = _mm256_set1_ps(x[i]), b1 = _mm256_set1_ps(x[ldx + i]);                 \
-                __m256 b2 = _mm256_set1_ps(x[2 * ldx + i]), b3 = _mm256_set1_ps(x[3 * ldx + i]);   \
-                a00 = _mm256_fmadd_ps(b0, v0, a00);                                                \
-                a01 = _mm256_fmadd_ps(b0, v1, a01);                                                \
-                a10 = _mm256_fmadd_ps(b1, v0, a10);                                                \
-                a11 = _mm256_fmadd_ps(b1, v1, a11);                                                \
-                a20 = _mm256_fmadd_ps(b2, v0, a20);                                                \
-                a21 = _mm256_fmadd_ps(b2, v1, a21);                                                \
-                a30 = _mm256_fmadd_ps(b3, v0, a30);                                                \
-                a31 = _mm256_fmadd_ps(b3, v1, a31);                                                \
-            }                                                                                      \
-            _mm256_storeu_ps(y + cb, a00);                                                         \
-            _mm256_storeu_ps(y + cb + 8, a01);                                                     \
-            _mm256_storeu_ps(y + ldy + cb, a10);                                                   \
-            _mm256_storeu_ps(y + ldy + cb + 8, a11);                                               \
-            _mm256_storeu_ps(y + 2 * ldy + cb, a20);                                               \
-            _mm256_storeu_ps(y + 2 * ldy + cb + 8, a21);                                           \
-            _mm256_storeu_ps(y + 3 * ldy + cb, a30);                                               \
-            _mm256_storeu_ps(y + 3 * ldy + cb + 8, a31);                                           \
-        }                                                                                          \
-    }
-
 DOT_TILE_AVX2(dot_tile_f32_avx2, float, _mm256_loadu_ps, id_f32)
 DOT_TILE_AVX2(dot_tile_f16_avx2, uint16_t, ld_f16_8, jn_f16_lookup)
 DOT_TILE_AVX2(dot_tile_bf16_avx2, uint16_t, ld_bf16_8, joule_bf16_to_f32)
-AXPY_TILE_AVX2(axpy_tile_f32_avx2, float, _mm256_loadu_ps)
-AXPY_TILE_AVX2(axpy_tile_f16_avx2, uint16_t, ld_f16_8)
-AXPY_TILE_AVX2(axpy_tile_bf16_avx2, uint16_t, ld_bf16_8)
 
 const struct jn_kernels jn_kernels_avx2 = {
-    "avx2",
-    dot_f32_avx2,
-    dot_f16_avx2,
-    dot_bf16_avx2,
-    axpy_f32_avx2,
-    axpy_f16_avx2,
-    axpy_bf16_avx2,
-    dot_q8_avx2,
-    axpy_q8_avx2,
-    dot_tile_f32_avx2,
-    dot_tile_f16_avx2,
-    dot_tile_bf16_avx2,
-    axpy_tile_f32_avx2,
-    axpy_tile_f16_avx2,
-    axpy_tile_bf16_avx2,
+    "avx2",      dot_f32_avx2,      dot_f16_avx2,      dot_bf16_avx2,      axpy_f32_avx2,
+    dot_q8_avx2, dot_tile_f32_avx2, dot_tile_f16_avx2, dot_tile_bf16_avx2,
 };
 
 /* ---- AVX-512 ------------------------------------------------------------- */
@@ -242,27 +181,24 @@ AVX512 static inline __m512 ld_bf16_16m(const uint16_t *w, __mmask16 m)
         return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));  \
     }
 
-#define AXPY_AVX512(NAME, WT, LOADM)                                                               \
-    AVX512 static void NAME(float *y, float a, const WT *w, int n)                                 \
-    {                                                                                              \
-        __m512 va = _mm512_set1_ps(a);                                                             \
-        int i = 0;                                                                                 \
-        for (; i + 16 <= n; i += 16)                                                               \
-            _mm512_storeu_ps(y + i,                                                                \
-                             _mm512_fmadd_ps(va, LOADM(w + i, ALL16), _mm512_loadu_ps(y + i)));    \
-        if (i < n) {                                                                               \
-            __mmask16 m = (__mmask16)((1u << (n - i)) - 1);                                        \
-            _mm512_mask_storeu_ps(                                                                 \
-                y + i, m, _mm512_fmadd_ps(va, LOADM(w + i, m), _mm512_maskz_loadu_ps(m, y + i)));  \
-        }                                                                                          \
-    }
-
 DOT_AVX512(dot_f32_avx512, float, ld_f32_16m)
 DOT_AVX512(dot_f16_avx512, uint16_t, ld_f16_16m)
 DOT_AVX512(dot_bf16_avx512, uint16_t, ld_bf16_16m)
-AXPY_AVX512(axpy_f32_avx512, float, ld_f32_16m)
-AXPY_AVX512(axpy_f16_avx512, uint16_t, ld_f16_16m)
-AXPY_AVX512(axpy_bf16_avx512, uint16_t, ld_bf16_16m)
+
+AVX512 static void axpy_f32_avx512(float *y, float a, const float *w, int n)
+{
+    __m512 va = _mm512_set1_ps(a);
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i,
+                         _mm512_fmadd_ps(va, _mm512_loadu_ps(w + i), _mm512_loadu_ps(y + i)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(
+            y + i, m,
+            _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, w + i), _mm512_maskz_loadu_ps(m, y + i)));
+    }
+}
 
 AVX512 static inline __m512 ld_q8_16(const int8_t *q)
 {
@@ -287,16 +223,6 @@ AVX512 static float dot_q8_avx512(const float *x, const struct jn_q8_block *w, i
         acc0 = _mm512_fmadd_ps(t0, _mm512_set1_ps(jn_f16_lookup(w[b].d)), acc0);
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-}
-
-AVX512 static void axpy_q8_avx512(float *y, float a, const struct jn_q8_block *w, int n)
-{
-    for (int b = 0; b < n / JN_Q8_BLOCK; b++, y += JN_Q8_BLOCK) {
-        __m512 ad = _mm512_set1_ps(a * jn_f16_lookup(w[b].d));
-        _mm512_storeu_ps(y, _mm512_fmadd_ps(ad, ld_q8_16(w[b].q), _mm512_loadu_ps(y)));
-        _mm512_storeu_ps(y + 16,
-                         _mm512_fmadd_ps(ad, ld_q8_16(w[b].q + 16), _mm512_loadu_ps(y + 16)));
-    }
 }
 
 #define DOT_TILE_AVX512(NAME, WT, LOADM)                                                           \
@@ -349,79 +275,13 @@ AVX512 static void axpy_q8_avx512(float *y, float a, const struct jn_q8_block *w
         out[15] = _mm512_reduce_add_ps(a33);                                                       \
     }
 
-#define AXPY_TILE_AVX512(NAME, WT, LOADM)                                                          \
-    AVX512 static void NAME(const float *x, size_t ldx, const WT *w, size_t ldw, int n_in,         \
-                            float *y, size_t ldy)                                                  \
-    {                                                                                              \
-        __m512 z = _mm512_setzero_ps();                                                            \
-        __m512 a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;             \
-        __m512 a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;             \
-        for (int i = 0; i < n_in; i++) {                                                           \
-            const WT *wr = w + i * ldw;                                                            \
-            __m512 v0 = LOADM(wr, ALL16), v1 = LOADM(wr + 16, ALL16);                              \
-            __m512 v2 = LOADM(wr + 32, ALL16), v3 = LOADM(wr + 48, ALL16);                         \
-            __m512 b = _mm512_set1_ps(x[i]);                                                       \
-            a00 = _mm512_fmadd_ps(b, v0, a00);                                                     \
-            a01 = _mm512_fmadd_ps(b, v1, a01);                                                     \
-            a02 = _mm512_fmadd_ps(b, v2, a02);                                                     \
-            a03 = _mm512_fmadd_ps(b, v3, a03);                                                     \
-            b = _mm512_set1_ps(x[ldx + i]);                                                        \
-            a10 = _mm512_fmadd_ps(b, v0, a10);                                                     \
-            a11 = _mm512_fmadd_ps(b, v1, a11);                                                     \
-            a12 = _mm512_fmadd_ps(b, v2, a12);                                                     \
-            a13 = _mm512_fmadd_ps(b, v3, a13);                                                     \
-            b = _mm512_set1_ps(x[2 * ldx + i]);                                                    \
-            a20 = _mm512_fmadd_ps(b, v0, a20);                                                     \
-            a21 = _mm512_fmadd_ps(b, v1, a21);                                                     \
-            a22 = _mm512_fmadd_ps(b, v2, a22);                                                     \
-            a23 = _mm512_fmadd_ps(b, v3, a23);                                                     \
-            b = _mm512_set1_ps(x[3 * ldx + i]);                                                    \
-            a30 = _mm512_fmadd_ps(b, v0, a30);                                                     \
-            a31 = _mm512_fmadd_ps(b, v1, a31);                                                     \
-            a32 = _mm512_fmadd_ps(b, v2, a32);                                                     \
-            a33 = _mm512_fmadd_ps(b, v3, a33);                                                     \
-        }                                                                                          \
-        _mm512_storeu_ps(y, a00);                                                                  \
-        _mm512_storeu_ps(y + 16, a01);                                                             \
-        _mm512_storeu_ps(y + 32, a02);                                                             \
-        _mm512_storeu_ps(y + 48, a03);                                                             \
-        _mm512_storeu_ps(y + ldy, a10);                                                            \
-        _mm512_storeu_ps(y + ldy + 16, a11);                                                       \
-        _mm512_storeu_ps(y + ldy + 32, a12);                                                       \
-        _mm512_storeu_ps(y + ldy + 48, a13);                                                       \
-        _mm512_storeu_ps(y + 2 * ldy, a20);                                                        \
-        _mm512_storeu_ps(y + 2 * ldy + 16, a21);                                                   \
-        _mm512_storeu_ps(y + 2 * ldy + 32, a22);                                                   \
-        _mm512_storeu_ps(y + 2 * ldy + 48, a23);                                                   \
-        _mm512_storeu_ps(y + 3 * ldy, a30);                                                        \
-        _mm512_storeu_ps(y + 3 * ldy + 16, a31);                                                   \
-        _mm512_storeu_ps(y + 3 * ldy + 32, a32);                                                   \
-        _mm512_storeu_ps(y + 3 * ldy + 48, a33);                                                   \
-    }
-
 DOT_TILE_AVX512(dot_tile_f32_avx512, float, ld_f32_16m)
 DOT_TILE_AVX512(dot_tile_f16_avx512, uint16_t, ld_f16_16m)
 DOT_TILE_AVX512(dot_tile_bf16_avx512, uint16_t, ld_bf16_16m)
-AXPY_TILE_AVX512(axpy_tile_f32_avx512, float, ld_f32_16m)
-AXPY_TILE_AVX512(axpy_tile_f16_avx512, uint16_t, ld_f16_16m)
-AXPY_TILE_AVX512(axpy_tile_bf16_avx512, uint16_t, ld_bf16_16m)
 
 const struct jn_kernels jn_kernels_avx512 = {
-    "avx512",
-    dot_f32_avx512,
-    dot_f16_avx512,
-    dot_bf16_avx512,
-    axpy_f32_avx512,
-    axpy_f16_avx512,
-    axpy_bf16_avx512,
-    dot_q8_avx512,
-    axpy_q8_avx512,
-    dot_tile_f32_avx512,
-    dot_tile_f16_avx512,
-    dot_tile_bf16_avx512,
-    axpy_tile_f32_avx512,
-    axpy_tile_f16_avx512,
-    axpy_tile_bf16_avx512,
+    "avx512",      dot_f32_avx512,      dot_f16_avx512,      dot_bf16_avx512,      axpy_f32_avx512,
+    dot_q8_avx512, dot_tile_f32_avx512, dot_tile_f16_avx512, dot_tile_bf16_avx512,
 };
 
 #endif
