@@ -41,43 +41,57 @@
 
 /* Sum of n 64-byte lines with 8 independent accumulators (SIMD where the CPU has it, so
  * that the loop is never the bottleneck: only the memory is). */
+#define ADD8(ADD, LOAD, W)                                                                         \
+    do {                                                                                           \
+        a0 = ADD(a0, LOAD(p + i));                                                                 \
+        a1 = ADD(a1, LOAD(p + i + (W)));                                                           \
+        a2 = ADD(a2, LOAD(p + i + 2 * (W)));                                                       \
+        a3 = ADD(a3, LOAD(p + i + 3 * (W)));                                                       \
+        a4 = ADD(a4, LOAD(p + i + 4 * (W)));                                                       \
+        a5 = ADD(a5, LOAD(p + i + 5 * (W)));                                                       \
+        a6 = ADD(a6, LOAD(p + i + 6 * (W)));                                                       \
+        a7 = ADD(a7, LOAD(p + i + 7 * (W)));                                                       \
+    } while (0)
+
 #if defined(__x86_64__)
 __attribute__((target("avx512f"))) static double sum_avx512(const float *p, size_t n)
 {
-    __m512 a[8];
-    for (int j = 0; j < 8; j++)
-        a[j] = _mm512_setzero_ps();
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
     for (size_t i = 0; i + 128 <= n; i += 128)
-        for (int j = 0; j < 8; j++)
-            a[j] = _mm512_add_ps(a[j], _mm512_load_ps(p + i + 16 * j));
-    for (int j = 1; j < 8; j++)
-        a[0] = _mm512_add_ps(a[0], a[j]);
-    return _mm512_reduce_add_ps(a[0]);
+        ADD8(_mm512_add_ps, _mm512_load_ps, 16);
+    a0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
+                       _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
+    return _mm512_reduce_add_ps(a0);
 }
 
 __attribute__((target("avx"))) static double sum_avx(const float *p, size_t n)
 {
-    __m256 a[8];
-    for (int j = 0; j < 8; j++)
-        a[j] = _mm256_setzero_ps();
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
     for (size_t i = 0; i + 64 <= n; i += 64)
-        for (int j = 0; j < 8; j++)
-            a[j] = _mm256_add_ps(a[j], _mm256_load_ps(p + i + 8 * j));
+        ADD8(_mm256_add_ps, _mm256_load_ps, 8);
+    a0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                       _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
     float t[8];
-    for (int j = 1; j < 8; j++)
-        a[0] = _mm256_add_ps(a[0], a[j]);
-    _mm256_storeu_ps(t, a[0]);
+    _mm256_storeu_ps(t, a0);
     return (double)t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
 }
 #endif
 
+static inline float add_f(float a, float b)
+{
+    return a + b;
+}
+static inline float load_f(const float *p)
+{
+    return *p;
+}
+
 static double sum_plain(const float *p, size_t n)
 {
-    float a[8] = {0};
+    float a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
     for (size_t i = 0; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++)
-            a[j] += p[i + j];
-    return (double)a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
+        ADD8(add_f, load_f, 1);
+    return (double)a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
 }
 
 static double (*pick_sum(void))(const float *, size_t)

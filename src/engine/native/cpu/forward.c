@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static float act(enum jn_act a, float x);
+
 /* ---- matrix products ----------------------------------------------------- */
 
 struct mm_task {
@@ -19,6 +21,11 @@ struct mm_task {
     float *y;       /* [M, n_out] */
     int M;
     int chunk;
+    /* epilogue, applied by the thread that computed the block: y = act(y), or with a gate
+     * y = act(gate) * y (gate [M, n_out]) */
+    int apply_act;
+    enum jn_act act;
+    const float *gate;
     atomic_int next;
 };
 
@@ -100,12 +107,18 @@ static void mm_worker(void *ctx, int ith, int nth)
         int c1 = c0 + t->chunk < n_out ? c0 + t->chunk : n_out;
         for (int m0 = 0; m0 < t->M; m0 += MM_ROW_BLOCK)
             mm_dot(t, c0, c1, m0, m0 + MM_ROW_BLOCK < t->M ? m0 + MM_ROW_BLOCK : t->M);
+        for (int m = 0; t->apply_act && m < t->M; m++) {
+            float *y = t->y + (size_t)m * n_out;
+            const float *g = t->gate ? t->gate + (size_t)m * n_out : NULL;
+            for (int o = c0; o < c1; o++)
+                y[o] = g ? act(t->act, g[o]) * y[o] : act(t->act, y[o]);
+        }
     }
 }
 
-/* y[M, n_out] = x[M, n_in] W^T + b */
-static void matmul(struct jn_cpu *c, const struct jn_mat *W, const float *bias, const float *x,
-                   float *y, int M)
+/* y[M, n_out] = x[M, n_in] W^T + b, then the epilogue of mm_task when apply_act */
+static void matmul_act(struct jn_cpu *c, const struct jn_mat *W, const float *bias, const float *x,
+                       float *y, int M, int apply_act, const float *gate)
 {
     int nth = jn_pool_size(c->pool);
     /* blocks of 16 whole weight rows (contiguous: each thread streams them), smaller when
@@ -114,9 +127,15 @@ static void matmul(struct jn_cpu *c, const struct jn_mat *W, const float *bias, 
     int chunk = 16;
     while (chunk > 4 && W->n_out / chunk < 4 * nth)
         chunk /= 2;
-    struct mm_task t = {c->k, W, bias, x, y, M, chunk, 0};
+    struct mm_task t = {c->k, W, bias, x, y, M, chunk, apply_act, c->w->act, gate, 0};
     atomic_init(&t.next, 0);
     jn_pool_run(c->pool, mm_worker, &t);
+}
+
+static void matmul(struct jn_cpu *c, const struct jn_mat *W, const float *bias, const float *x,
+                   float *y, int M)
+{
+    matmul_act(c, W, bias, x, y, M, 0, NULL);
 }
 
 /* ---- element-wise ---------------------------------------------------------- */
@@ -378,16 +397,9 @@ static void mlp_block(struct jn_cpu *c, int l, const float *in, float *out, int 
 {
     const struct jn_weights *w = c->w;
     const struct jn_layer *L = &w->layers[l];
-    const size_t I = (size_t)w->cfg.intermediate_size;
-    matmul(c, &L->up, L->up_b, in, c->up, n);
-    if (w->gated_mlp) {
-        matmul(c, &L->gate, L->gate_b, in, c->gate, n);
-        for (size_t i = 0; i < (size_t)n * I; i++)
-            c->up[i] = act(w->act, c->gate[i]) * c->up[i];
-    } else {
-        for (size_t i = 0; i < (size_t)n * I; i++)
-            c->up[i] = act(w->act, c->up[i]);
-    }
+    /* up = act(up x), or act(gate x) * (up x): the activation is the up product's epilogue */
+    if (w->gated_mlp) matmul(c, &L->gate, L->gate_b, in, c->gate, n);
+    matmul_act(c, &L->up, L->up_b, in, c->up, n, 1, w->gated_mlp ? c->gate : NULL);
     matmul(c, &L->down, L->down_b, c->up, out, n);
 }
 

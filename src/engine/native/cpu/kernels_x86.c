@@ -11,6 +11,20 @@
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 
+/* Decoding streams each weight once, so the dot products are bound by how many cache
+ * lines are in flight. With F16/BF16 conversion the loop needs several instructions per
+ * line, the out-of-order window covers too few lines ahead, and the stream runs at about
+ * half the memory's rate; prefetching PF_AHEAD bytes ahead of the weights closes most of
+ * that gap (measured on the development VM's Xeon: BF16 7 -> 10 GB/s, F32 10 -> 12.6 GB/s
+ * on one core; 1-8 KB tried, 4 KB best). A prefetch past the end of a matrix is harmless. */
+#define PF_AHEAD 4096
+#define PREFETCH_W(w, i, n_elems)                                                                  \
+    do {                                                                                           \
+        const char *pf_ = (const char *)((w) + (i)) + PF_AHEAD;                                    \
+        for (int b_ = 0; b_ < (int)((n_elems) * sizeof *(w)); b_ += 64)                            \
+            _mm_prefetch(pf_ + b_, _MM_HINT_T0);                                                   \
+    } while (0)
+
 /* ---- AVX2 ---------------------------------------------------------------- */
 
 AVX2 static inline __m256 ld_f16_8(const uint16_t *w)
@@ -38,6 +52,7 @@ AVX2 static inline float hsum8(__m256 v)
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                \
         int i = 0;                                                                                 \
         for (; i + 32 <= n; i += 32) {                                                             \
+            PREFETCH_W(w, i, 32);                                                                  \
             a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), LOAD(w + i), a0);                         \
             a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), LOAD(w + i + 8), a1);                 \
             a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), LOAD(w + i + 16), a2);               \
@@ -86,6 +101,7 @@ AVX2 static float dot_q8_avx2(const float *x, const struct jn_q8_block *w, int n
 {
     __m256 acc = _mm256_setzero_ps();
     for (int b = 0; b < n / JN_Q8_BLOCK; b++, x += JN_Q8_BLOCK) {
+        PREFETCH_W(w, b, 1);
         __m256 t = _mm256_mul_ps(_mm256_loadu_ps(x), ld_q8_8(w[b].q));
         t = _mm256_fmadd_ps(_mm256_loadu_ps(x + 8), ld_q8_8(w[b].q + 8), t);
         t = _mm256_fmadd_ps(_mm256_loadu_ps(x + 16), ld_q8_8(w[b].q + 16), t);
@@ -167,6 +183,7 @@ AVX512 static inline __m512 ld_bf16_16m(const uint16_t *w, __mmask16 m)
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                \
         int i = 0;                                                                                 \
         for (; i + 64 <= n; i += 64) {                                                             \
+            PREFETCH_W(w, i, 64);                                                                  \
             a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), LOADM(w + i, ALL16), a0);                 \
             a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), LOADM(w + i + 16, ALL16), a1);       \
             a2 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 32), LOADM(w + i + 32, ALL16), a2);       \
@@ -210,6 +227,7 @@ AVX512 static float dot_q8_avx512(const float *x, const struct jn_q8_block *w, i
     __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
     int b = 0, nb = n / JN_Q8_BLOCK;
     for (; b + 2 <= nb; b += 2, x += 2 * JN_Q8_BLOCK) {
+        PREFETCH_W(w, b, 2);
         __m512 t0 = _mm512_mul_ps(_mm512_loadu_ps(x), ld_q8_16(w[b].q));
         t0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + 16), ld_q8_16(w[b].q + 16), t0);
         __m512 t1 = _mm512_mul_ps(_mm512_loadu_ps(x + 32), ld_q8_16(w[b + 1].q));
