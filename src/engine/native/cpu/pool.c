@@ -5,10 +5,24 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "util/clock.h"
+
 /* How long an idle worker polls for the next job before it sleeps: long
  * enough to bridge the gap between two matrix products of one token, short
  * enough that a finished generation costs no CPU. */
 #define SPIN_ITERS 20000
+
+/* A job stalls when, after the caller has finished its share, it waits for a
+ * worker longer than that share took (and more than STALL_MIN_NS): the worker
+ * was preempted inside the job, typically because another process wants the
+ * core, and the caller waits for the OS to run it again (milliseconds). After
+ * a stall the caller runs the next 2^k jobs alone, k counting recent stalls
+ * (up to SOLO_MAX_SHIFT; it drops by one after every CLEAN_RUN jobs that did
+ * not stall), so that a busy machine costs about what one thread would, and
+ * the workers are tried again now and then. */
+#define STALL_MIN_NS 20000
+#define SOLO_MAX_SHIFT 10
+#define CLEAN_RUN 64
 
 struct jn_pool {
     int n;
@@ -21,6 +35,10 @@ struct jn_pool {
     atomic_int stop;
     jn_task_fn fn;
     void *ctx;
+    /* caller-only state (no atomics needed) */
+    int stalls;    /* recent stalls (k above) */
+    int clean;     /* jobs without a stall since k last changed */
+    int solo_left; /* jobs the caller still runs alone */
 };
 
 struct worker_arg {
@@ -128,6 +146,12 @@ void jn_pool_run(struct jn_pool *p, jn_task_fn fn, void *ctx)
         fn(ctx, 0, 1);
         return;
     }
+    if (p->solo_left > 0) {
+        p->solo_left--;
+        fn(ctx, 0, p->n);
+        return;
+    }
+    int64_t t0 = joule_now_ns();
     p->fn = fn;
     p->ctx = ctx;
     atomic_store(&p->closed, 0);
@@ -139,11 +163,21 @@ void jn_pool_run(struct jn_pool *p, jn_task_fn fn, void *ctx)
     /* No work is left to hand out: close the job, then wait for the threads
      * still inside it (poll, then yield the core, which one of them may need). */
     atomic_store(&p->closed, 1);
+    int64_t t1 = joule_now_ns();
     int i = 0;
     while (atomic_load(&p->active) > 0) {
         if (++i < 4000)
             cpu_relax();
         else
             sched_yield();
+    }
+    int64_t waited = joule_now_ns() - t1;
+    if (waited > STALL_MIN_NS && waited > t1 - t0) {
+        p->solo_left = 1 << p->stalls;
+        if (p->stalls < SOLO_MAX_SHIFT) p->stalls++;
+        p->clean = 0;
+    } else if (p->stalls > 0 && ++p->clean >= CLEAN_RUN) {
+        p->stalls--;
+        p->clean = 0;
     }
 }

@@ -1,7 +1,9 @@
 /* A persistent pthread pool: n-1 workers plus the calling thread. Workers
  * spin briefly after a job and then sleep on a condition variable, so an idle
  * engine burns no CPU. Jobs are fork-join: jn_pool_run returns when every
- * thread has finished fn. */
+ * thread has finished fn. A caller that finds itself waiting for preempted
+ * workers (a busy machine) runs the next jobs alone for a while, so that more
+ * threads never make a job much slower than one thread would. */
 #ifndef JOULE_ENGINE_NATIVE_CPU_POOL_H
 #define JOULE_ENGINE_NATIVE_CPU_POOL_H
 
