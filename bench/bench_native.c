@@ -10,6 +10,11 @@
  * the fraction of the roofline = bytes of weights read per token / bandwidth
  * / time per token.
  *
+ * --kernels also measures the decode kernels alone (dot products over rows of
+ * 768 weights, F32/F16/BF16/q8_0, each thread its own share), against the same
+ * bandwidth: how much of the roofline the kernels leave before the rest of a
+ * decode step (attention, norms, synchronisation) takes its part.
+ *
  * A model argument may name its engine ("ggml:/tmp/m.gguf", "native:/tmp/m"),
  * so that several engines are measured in one run; --engine sets the default.
  * With --rounds R the whole set (bandwidth, then every model and thread count)
@@ -18,6 +23,7 @@
  * what a shared, noisy machine needs. --busy forks a process that keeps one
  * core busy for the whole run (to see how the thread pool copes with a
  * competitor). A .gguf model counts its file size as the bytes read. */
+#include <pthread.h>
 #include <signal.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -31,13 +37,15 @@
 #include <unistd.h>
 
 #include "engine/native/cpu/kernels.h"
-#include "engine/native/cpu/pool.h"
 #include "joule/engine.h"
 #include "joule/model.h"
 #include "model/arch.h"
 #include "util/clock.h"
 
 #define BW_BYTES ((size_t)1 << 30)
+#define MAX_ROUNDS 64
+#define MAX_THREADS 8
+#define MAX_MODELS 16
 
 /* Sum of n 64-byte lines with 8 independent accumulators (SIMD where the CPU has it, so
  * that the loop is never the bottleneck: only the memory is). */
@@ -104,46 +112,143 @@ static double (*pick_sum(void))(const float *, size_t)
     return sum_plain;
 }
 
+/* Run fn(ctx, ith, n) on n threads started together; seconds from the start to the
+ * last one's end (thread creation is not timed). */
+struct par {
+    void (*fn)(void *ctx, int ith, int nth);
+    void *ctx;
+    int ith, nth;
+    pthread_barrier_t *go;
+};
+
+static void *par_main(void *arg)
+{
+    struct par *a = arg;
+    pthread_barrier_wait(a->go);
+    a->fn(a->ctx, a->ith, a->nth);
+    return NULL;
+}
+
+static double run_parallel(int n, void (*fn)(void *, int, int), void *ctx)
+{
+    pthread_t th[MAX_THREADS];
+    struct par a[MAX_THREADS];
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, (unsigned)n + 1);
+    for (int k = 0; k < n; k++) {
+        a[k] = (struct par){fn, ctx, k, n, &go};
+        if (pthread_create(&th[k], NULL, par_main, &a[k]) != 0) {
+            fprintf(stderr, "cannot start %d threads\n", n);
+            exit(1);
+        }
+    }
+    pthread_barrier_wait(&go);
+    int64_t t0 = joule_now_ns();
+    for (int k = 0; k < n; k++)
+        pthread_join(th[k], NULL);
+    double s = (double)(joule_now_ns() - t0) / 1e9;
+    pthread_barrier_destroy(&go);
+    return s;
+}
+
 struct bw_task {
     const float *big;
     size_t n;
     double (*sum)(const float *, size_t);
-    atomic_int next;
-    double sink[64];
+    double sink[MAX_THREADS];
 };
 
-/* Each participant takes one of nth equal, contiguous parts (as a STREAM-style read). */
+/* Thread ith reads the ith of nth equal, contiguous parts (as STREAM does). */
 static void bw_worker(void *ctx, int ith, int nth)
 {
     struct bw_task *t = ctx;
-    int part;
-    while ((part = atomic_fetch_add(&t->next, 1)) < nth) {
-        size_t per = t->n / (size_t)nth / 128 * 128;
-        t->sink[ith % 64] += t->sum(t->big + (size_t)part * per, per);
+    size_t per = t->n / (size_t)nth / 128 * 128;
+    t->sink[ith] = t->sum(t->big + (size_t)ith * per, per);
+}
+
+/* The 1 GiB buffer both probes read, written once (so that its pages exist). */
+static float *probe_buffer(void)
+{
+    static float *big;
+    if (!big) {
+        big = aligned_alloc(64, BW_BYTES);
+        if (!big) {
+            fprintf(stderr, "out of memory for the 1 GiB probe buffer\n");
+            exit(1);
+        }
+        for (size_t i = 0; i < BW_BYTES / 4; i++)
+            big[i] = (float)(i & 7);
     }
+    return big;
 }
 
 static double read_bandwidth(int threads)
 {
-    float *big = aligned_alloc(64, BW_BYTES);
-    struct jn_pool *pool = NULL;
-    if (!big || jn_pool_create(threads, &pool) != JOULE_OK) {
-        free(big);
-        return 0;
-    }
-    for (size_t i = 0; i < BW_BYTES / 4; i++)
-        big[i] = (float)(i & 7);
     double best = 0;
     for (int rep = 0; rep < 5; rep++) {
-        struct bw_task t = {.big = big, .n = BW_BYTES / 4, .sum = pick_sum()};
-        atomic_init(&t.next, 0);
-        int64_t t0 = joule_now_ns();
-        jn_pool_run(pool, bw_worker, &t);
-        double gbs = (double)BW_BYTES / (double)(joule_now_ns() - t0);
+        struct bw_task t = {.big = probe_buffer(), .n = BW_BYTES / 4, .sum = pick_sum()};
+        double gbs = (double)BW_BYTES / 1e9 / run_parallel(threads, bw_worker, &t);
         if (gbs > best) best = gbs;
     }
-    jn_pool_free(pool);
-    free(big);
+    return best;
+}
+
+/* The engine's decode kernel alone: dot products over rows of KROW weights of one dtype,
+ * each thread its own contiguous share of the rows, as a matrix product of one token
+ * reads them. Its rate against read_bandwidth says how much of the roofline the kernel
+ * itself leaves (the rest of a decode step being attention, norms and synchronisation). */
+#define KROW 768
+struct kernel_task {
+    const struct jn_kernels *k;
+    enum joule_dtype dtype;
+    const unsigned char *w;
+    size_t rows, row_bytes;
+    float x[KROW];
+    double sink[MAX_THREADS];
+};
+
+static void kernel_worker(void *ctx, int ith, int nth)
+{
+    struct kernel_task *t = ctx;
+    size_t per = t->rows / (size_t)nth, r0 = (size_t)ith * per;
+    double s = 0;
+    for (size_t r = r0; r < r0 + per; r++) {
+        const void *row = t->w + r * t->row_bytes;
+        switch (t->dtype) {
+        case JOULE_DTYPE_F16:
+            s += t->k->dot_f16(t->x, row, KROW);
+            break;
+        case JOULE_DTYPE_BF16:
+            s += t->k->dot_bf16(t->x, row, KROW);
+            break;
+        case JOULE_DTYPE_Q8_0:
+            s += t->k->dot_q8(t->x, row, KROW);
+            break;
+        default:
+            s += t->k->dot_f32(t->x, row, KROW);
+        }
+    }
+    t->sink[ith] = s;
+}
+
+static double kernel_stream(int threads, enum joule_dtype dtype)
+{
+    static struct kernel_task t;
+    size_t row_bytes = dtype == JOULE_DTYPE_F32    ? KROW * 4
+                       : dtype == JOULE_DTYPE_Q8_0 ? KROW / JN_Q8_BLOCK * sizeof(struct jn_q8_block)
+                                                   : KROW * 2;
+    t.k = jn_kernels_select();
+    t.dtype = dtype;
+    t.w = (const unsigned char *)probe_buffer(); /* small floats: valid f16/bf16/q8 bits too */
+    t.row_bytes = row_bytes;
+    t.rows = BW_BYTES / row_bytes;
+    for (int i = 0; i < KROW; i++)
+        t.x[i] = 1.0f / (float)(i + 1);
+    double best = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        double gbs = (double)(t.rows * row_bytes) / 1e9 / run_parallel(threads, kernel_worker, &t);
+        if (gbs > best) best = gbs;
+    }
     return best;
 }
 
@@ -201,10 +306,6 @@ static double median(double *v, int n)
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
-
-#define MAX_ROUNDS 64
-#define MAX_THREADS 8
-#define MAX_MODELS 16
 
 /* One model at one thread count, over the rounds. */
 struct row {
@@ -269,14 +370,14 @@ static void usage(const char *argv0)
 {
     fprintf(stderr,
             "usage: %s [--threads 1,2] [--decode N] [--prefill N] [--rounds R] [--busy] "
-            "[--quantize q8] [--engine NAME] [ENGINE:]MODEL...\n",
+            "[--kernels] [--quantize q8] [--engine NAME] [ENGINE:]MODEL...\n",
             argv0);
 }
 
 int main(int argc, char **argv)
 {
     int threads[MAX_THREADS] = {1, 2}, n_threads = 2, n_decode = 32, n_prefill = 64, rounds = 1;
-    int i = 1;
+    int i = 1, kernels = 0;
     pid_t busy = -1;
     const char *quantize = NULL, *engine = "native";
     for (; i < argc && argv[i][0] == '-'; i++) {
@@ -296,6 +397,8 @@ int main(int argc, char **argv)
             quantize = argv[++i];
         } else if (!strcmp(argv[i], "--engine") && i + 1 < argc) {
             engine = argv[++i];
+        } else if (!strcmp(argv[i], "--kernels")) {
+            kernels = 1;
         } else if (!strcmp(argv[i], "--busy")) {
             busy = fork();
             if (busy == 0)
@@ -307,8 +410,17 @@ int main(int argc, char **argv)
         }
     }
     int n_models = argc - i;
-    if (n_models < 1 || n_models > MAX_MODELS || rounds < 1 || rounds > MAX_ROUNDS ||
-        n_decode < 1 || n_prefill < 1) {
+    if (n_threads < 1 || threads[0] < 1) {
+        usage(argv[0]);
+        return 2;
+    }
+    for (int t = 0; t < n_threads; t++)
+        if (threads[t] < 1 || threads[t] > MAX_THREADS) {
+            usage(argv[0]);
+            return 2;
+        }
+    if (n_models < (kernels ? 0 : 1) || n_models > MAX_MODELS || rounds < 1 ||
+        rounds > MAX_ROUNDS || n_decode < 1 || n_prefill < 1) {
         usage(argv[0]);
         return 2;
     }
@@ -348,6 +460,22 @@ int main(int argc, char **argv)
     fprintf(stderr, "\r%*s\r", 78, "");
     for (int t = 0; t < n_threads; t++)
         printf("read bandwidth, %d thread(s): %.1f GB/s\n", threads[t], median(bw[t], rounds));
+    if (kernels) {
+        static const enum joule_dtype kd[] = {JOULE_DTYPE_F32, JOULE_DTYPE_F16, JOULE_DTYPE_BF16,
+                                              JOULE_DTYPE_Q8_0};
+        printf("decode kernel alone (rows of %d weights), GB/s and %% of the read bandwidth:\n",
+               KROW);
+        for (int t = 0; t < n_threads; t++) {
+            double b = median(bw[t], rounds);
+            printf("  %d thread(s):", threads[t]);
+            for (size_t d = 0; d < sizeof kd / sizeof kd[0]; d++) {
+                double g = kernel_stream(threads[t], kd[d]);
+                printf("  %s %.1f (%.0f%%)", joule_dtype_name(kd[d]), g, 100 * g / b);
+            }
+            printf("\n");
+        }
+    }
+    if (n_rows == 0) return 0;
     printf("%-7s %-24s %-5s %3s %9s %11s %10s %9s %9s\n", "engine", "model", "dtype", "thr",
            "MB/token", "prefill t/s", "decode ms", "(min ms)", "roofline");
     for (int r = 0; r < n_rows; r++) {
