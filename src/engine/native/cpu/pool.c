@@ -16,12 +16,18 @@
  * worker longer than that share took (and more than STALL_MIN_NS): the worker
  * was preempted inside the job, typically because another process wants the
  * core, and the caller waits for the OS to run it again (milliseconds). After
- * a stall the caller runs the next 2^k jobs alone, k counting recent stalls
- * (up to SOLO_MAX_SHIFT; it drops by one after every CLEAN_RUN jobs that did
- * not stall), so that a busy machine costs about what one thread would, and
- * the workers are tried again now and then. */
+ * a stall the caller runs the next 2^k jobs alone: k starts at SOLO_MIN_SHIFT,
+ * grows by 2 with each further stall up to SOLO_MAX_SHIFT (about 67 tokens of
+ * a 12-layer model), and drops by 2 after every CLEAN_RUN jobs that did not
+ * stall. So a busy machine costs about what one thread would (a few stalls to
+ * learn it, then one probe of the workers per 2^SOLO_MAX_SHIFT jobs), and a
+ * quiet one loses 2^SOLO_MIN_SHIFT jobs' worth of parallelism per spurious
+ * stall. While stalls are recent the workers do not spin after a job but
+ * sleep at once: their polling would take the contested core from the other
+ * process, and the OS would answer by moving the caller onto it. */
 #define STALL_MIN_NS 20000
-#define SOLO_MAX_SHIFT 10
+#define SOLO_MIN_SHIFT 4
+#define SOLO_MAX_SHIFT 12
 #define CLEAN_RUN 64
 
 struct jn_pool {
@@ -33,10 +39,11 @@ struct jn_pool {
     atomic_int closed; /* the current job takes no more threads */
     atomic_int active; /* threads inside a job's fn */
     atomic_int stop;
+    atomic_int spin; /* SPIN_ITERS, or 0 while stalls are recent (see below) */
     jn_task_fn fn;
     void *ctx;
     /* caller-only state (no atomics needed) */
-    int stalls;    /* recent stalls (k above) */
+    int stalls;    /* k above; 0 = no recent stall */
     int clean;     /* jobs without a stall since k last changed */
     int solo_left; /* jobs the caller still runs alone */
 };
@@ -66,7 +73,8 @@ static void *worker(void *arg)
     unsigned seen = 0;
     for (;;) {
         int i = 0;
-        while (atomic_load(&p->gen) == seen && !atomic_load(&p->stop) && i < SPIN_ITERS) {
+        const int spin = atomic_load_explicit(&p->spin, memory_order_relaxed);
+        while (atomic_load(&p->gen) == seen && !atomic_load(&p->stop) && i < spin) {
             cpu_relax();
             i++;
         }
@@ -98,6 +106,7 @@ enum joule_status jn_pool_create(int n_threads, struct jn_pool **out)
     atomic_init(&p->closed, 1);
     atomic_init(&p->active, 0);
     atomic_init(&p->stop, 0);
+    atomic_init(&p->spin, SPIN_ITERS);
     p->threads = calloc((size_t)n_threads, sizeof *p->threads);
     if (!p->threads) {
         jn_pool_free(p);
@@ -173,11 +182,14 @@ void jn_pool_run(struct jn_pool *p, jn_task_fn fn, void *ctx)
     }
     int64_t waited = joule_now_ns() - t1;
     if (waited > STALL_MIN_NS && waited > t1 - t0) {
+        p->stalls = p->stalls == 0 ? SOLO_MIN_SHIFT : p->stalls + 2;
+        if (p->stalls > SOLO_MAX_SHIFT) p->stalls = SOLO_MAX_SHIFT;
         p->solo_left = 1 << p->stalls;
-        if (p->stalls < SOLO_MAX_SHIFT) p->stalls++;
         p->clean = 0;
+        atomic_store_explicit(&p->spin, 0, memory_order_relaxed);
     } else if (p->stalls > 0 && ++p->clean >= CLEAN_RUN) {
-        p->stalls--;
+        p->stalls = p->stalls > SOLO_MIN_SHIFT ? p->stalls - 2 : 0;
         p->clean = 0;
+        if (p->stalls == 0) atomic_store_explicit(&p->spin, SPIN_ITERS, memory_order_relaxed);
     }
 }
