@@ -444,10 +444,16 @@ int main(int argc, char **argv)
     const struct jn_kernels *k = jn_kernels_select();
     printf("native kernels: %s; %d round(s)%s\n", k ? k->name : "(none)", rounds,
            busy > 0 ? "; a competing process keeps one core busy" : "");
-    double bw[MAX_THREADS][MAX_ROUNDS];
+    static const enum joule_dtype kd[] = {JOULE_DTYPE_F32, JOULE_DTYPE_F16, JOULE_DTYPE_BF16,
+                                          JOULE_DTYPE_Q8_0};
+    enum { N_KD = sizeof kd / sizeof kd[0] };
+    double bw[MAX_THREADS][MAX_ROUNDS], kgbs[MAX_THREADS][N_KD][MAX_ROUNDS];
     for (int round = 0; round < rounds; round++) {
-        for (int t = 0; t < n_threads; t++)
+        for (int t = 0; t < n_threads; t++) {
             bw[t][round] = read_bandwidth(threads[t]);
+            for (int d = 0; kernels && d < N_KD; d++)
+                kgbs[t][d][round] = kernel_stream(threads[t], kd[d]) / bw[t][round];
+        }
         for (int r = 0; r < n_rows; r++) {
             int t = 0;
             while (threads[t] != rows[r].threads)
@@ -461,17 +467,12 @@ int main(int argc, char **argv)
     for (int t = 0; t < n_threads; t++)
         printf("read bandwidth, %d thread(s): %.1f GB/s\n", threads[t], median(bw[t], rounds));
     if (kernels) {
-        static const enum joule_dtype kd[] = {JOULE_DTYPE_F32, JOULE_DTYPE_F16, JOULE_DTYPE_BF16,
-                                              JOULE_DTYPE_Q8_0};
-        printf("decode kernel alone (rows of %d weights), GB/s and %% of the read bandwidth:\n",
+        printf("decode kernel alone (rows of %d weights), %% of the same round's read bandwidth:\n",
                KROW);
         for (int t = 0; t < n_threads; t++) {
-            double b = median(bw[t], rounds);
             printf("  %d thread(s):", threads[t]);
-            for (size_t d = 0; d < sizeof kd / sizeof kd[0]; d++) {
-                double g = kernel_stream(threads[t], kd[d]);
-                printf("  %s %.1f (%.0f%%)", joule_dtype_name(kd[d]), g, 100 * g / b);
-            }
+            for (int d = 0; d < N_KD; d++)
+                printf("  %s %.0f%%", joule_dtype_name(kd[d]), 100 * median(kgbs[t][d], rounds));
             printf("\n");
         }
     }

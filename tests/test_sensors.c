@@ -1052,6 +1052,22 @@ static void test_logs(void)
     CHECK_EQ_INT(joule_log_parse_energibridge(bad, strlen(bad), &s), JOULE_ERR_FORMAT);
     bad = "ID,Load\n1,2\n";
     CHECK_EQ_INT(joule_log_parse_netio(bad, strlen(bad), ns, 4, &n), JOULE_ERR_FORMAT);
+    /* timestamps: each field exactly its digits (no signs, spaces, short fields or junk) */
+    char log[256];
+    snprintf(log, sizeof log, "True timestamp,ID,Load\n%s,1,93\n%s,1,93\n", "2024-05-29T19:00:19.5",
+             "2024-05-29 19:00:20");
+    CHECK_OK(joule_log_parse_netio(log, strlen(log), ns, 4, &n));
+    CHECK_NEAR(ns[0].duration_s, 0.5, 1e-9);
+    static const char *const stamps[] = {
+        "2024-05-29 -1:00:19.2", "2024-05-29 +1:00:19",  "2024-05-29  1:00:19",
+        "2024-05-29 19:00:1",    "2024-05-29 19:00:19.", "2024-05-29 19:00:19x",
+        "2024-13-29 19:00:19",   "2024-05-29 19:-0:19",  "-024-05-29 19:00:19",
+    };
+    for (size_t i = 0; i < sizeof stamps / sizeof stamps[0]; i++) {
+        snprintf(log, sizeof log, "True timestamp,ID,Load\n2024-05-29 19:00:18,1,93\n%s,1,93\n",
+                 stamps[i]);
+        CHECK_EQ_INT(joule_log_parse_netio(log, strlen(log), ns, 4, &n), JOULE_ERR_FORMAT);
+    }
 }
 
 /* ---- joule measure against a synthetic power signal ------------------------------------------ */

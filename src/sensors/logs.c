@@ -204,17 +204,38 @@ static long days_from_civil(long y, long m, long d)
     return era * 146097 + doe - 719468;
 }
 
-/* "YYYY-MM-DD HH:MM:SS[.ffffff]" (or with 'T') as seconds; 0 on failure. */
+/* n decimal digits at s (no sign, no space) as a number; -1 if they are not all digits */
+static int digits(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* "YYYY-MM-DD HH:MM:SS[.ffffff]" (or with 'T') as seconds; 0 on failure. Every field
+ * has exactly its digits: no signs, spaces or short fields. */
 static int parse_stamp(const char *s, double *sec)
 {
-    int y, mo, d, h, mi, n = 0;
-    double se;
-    char sep;
-    if (sscanf(s, "%4d-%2d-%2d%c%2d:%2d:%lf%n", &y, &mo, &d, &sep, &h, &mi, &se, &n) != 7) return 0;
-    if ((sep != ' ' && sep != 'T') || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-        !(se >= 0 && se < 61))
+    if (strlen(s) < 19 || s[4] != '-' || s[7] != '-' || (s[10] != ' ' && s[10] != 'T') ||
+        s[13] != ':' || s[16] != ':')
         return 0;
-    *sec = (double)days_from_civil(y, mo, d) * 86400.0 + h * 3600.0 + mi * 60.0 + se;
+    int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2), h = digits(s + 11, 2),
+        mi = digits(s + 14, 2), se = digits(s + 17, 2);
+    if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+        se < 0 || se > 60)
+        return 0;
+    double frac = 0.0, scale = 0.1;
+    const char *p = s + 19;
+    if (*p == '.') {
+        if (p[1] < '0' || p[1] > '9') return 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
+            frac += (*p - '0') * scale;
+    }
+    if (*p != '\0') return 0;
+    *sec = (double)days_from_civil(y, mo, d) * 86400.0 + h * 3600.0 + mi * 60.0 + se + frac;
     return 1;
 }
 
