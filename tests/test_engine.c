@@ -17,12 +17,16 @@
  *    of the type for a model this shallow.
  * The greedy ids must match exactly: the smallest top-2 margin in the fixtures
  * (0.012, bf16) is far above these errors. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/native/cpu/forward.h"
+#include "engine/native/weights.h"
 #include "joule/engine.h"
+#include "joule/synth.h"
 #include "support/model_fixtures.h"
 #include "test.h"
 #include "util/json.h"
@@ -451,11 +455,77 @@ static void test_cli_generate_text_prompt(void)
     joule_tokenizer_free(tok);
 }
 
+/* Prompt logits of the CPU provider (2 threads) for a model loaded with `convert_to`. */
+static float *cpu_logits(const char *dir, enum joule_dtype convert_to, const int32_t *ids, int n,
+                         int *n_vocab)
+{
+    struct joule_model_params mp = joule_model_default_params();
+    mp.convert_to = convert_to;
+    struct joule_model *m = NULL;
+    CHECK_OK(joule_model_load(dir, &mp, &m));
+    if (!m) return NULL;
+    struct jn_weights w;
+    struct jn_cpu c;
+    float *out = NULL;
+    CHECK_OK(jn_weights_init(&w, m));
+    /* the Conv1D layout is refused until it is transposed */
+    CHECK_EQ_INT(jn_cpu_init(&c, &w, 2, 64), JOULE_ERR_INVALID_ARG);
+    CHECK_OK(jn_weights_transpose_conv1d(&w));
+    CHECK(!w.layers[0].qkv.conv1d && !w.layers[0].down.conv1d);
+    if (jn_cpu_init(&c, &w, 2, 64) == JOULE_OK) {
+        *n_vocab = w.cfg.vocab_size;
+        out = malloc((size_t)n * (size_t)*n_vocab * sizeof *out);
+        if (out) CHECK_OK(jn_cpu_eval(&c, ids, (size_t)n, 0, out, 1));
+        jn_cpu_free(&c);
+    }
+    jn_weights_free(&w);
+    joule_model_free(m);
+    return out;
+}
+
+/* The GPT-2 fixtures are float32, so the transposition of 2-byte Conv1D weights is checked
+ * here: a tiny GPT-2 written in f16 and in bf16 must give, with its weights as stored, what
+ * the same values give once converted to f32 at load (only the summation order differs;
+ * a mistake in the transposition shows as an error of the logits' own size). */
+static void test_conv1d_half_matches_f32(void)
+{
+    static const enum joule_dtype dts[] = {JOULE_DTYPE_F16, JOULE_DTYPE_BF16};
+    const int32_t ids[] = {3, 17, 250, 9, 41, 120, 7, 88};
+    const int n = (int)(sizeof ids / sizeof ids[0]);
+    for (size_t d = 0; d < sizeof dts / sizeof dts[0]; d++) {
+        char dir[1024];
+        snprintf(dir, sizeof dir, "%s/tiny-gpt2-%s", test_tmpdir(), joule_dtype_name(dts[d]));
+        struct joule_synth_params sp = joule_synth_default_params();
+        sp.dtype = dts[d];
+        sp.write_tokenizer = 0;
+        CHECK_OK(joule_synth_write("tiny-gpt2", dir, &sp));
+        int v1 = 0, v2 = 0;
+        float *half = cpu_logits(dir, JOULE_DTYPE_COUNT, ids, n, &v1);
+        float *f32 = cpu_logits(dir, JOULE_DTYPE_F32, ids, n, &v2);
+        CHECK_EQ_INT(v1, v2);
+        if (half && f32 && v1 == v2) {
+            double err = 0, scale = 0;
+            for (size_t i = 0; i < (size_t)n * (size_t)v1; i++) {
+                double e = fabs((double)half[i] - f32[i]), a = fabs((double)f32[i]);
+                err = e > err ? e : err;
+                scale = a > scale ? a : scale;
+            }
+            printf("  tiny-gpt2 %s as stored vs as f32: max |diff| / max |logit| = %.2g\n",
+                   joule_dtype_name(dts[d]), err / scale);
+            CHECK(scale > 0);
+            CHECK_NEAR(err / scale, 0.0, 1e-5);
+        }
+        free(half);
+        free(f32);
+    }
+}
+
 int main(void)
 {
     RUN(test_fixtures_every_kernel);
     RUN(test_threads_identical);
     RUN(test_q8_accuracy);
+    RUN(test_conv1d_half_matches_f32);
     RUN(test_hugepage_copy_identical);
     RUN(test_incremental_matches_batched);
     RUN(test_context_and_errors);

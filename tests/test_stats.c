@@ -454,7 +454,8 @@ static void test_parse(void)
                          "{\"groups\": {\"a\": [1], \"a\": [2]}}",
                          "{\"groups\": {\"a\": [1], \"b\": [1e999]}}",
                          "{\"groups\": {\"a\": [1], \"b\": 3}}",
-                         "{\"groups\": {\"a\": [1], \"b\": [1e200]}}"};
+                         "{\"groups\": {\"a\": [1], \"b\": [1e200]}}",
+                         "{\"groups\": {\"a\\u0000x\": [1], \"b\": [2]}}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         enum joule_status st = joule_stats_parse_groups(bad[i], strlen(bad[i]), &g, &k);
         CHECK(st != JOULE_OK);

@@ -583,6 +583,11 @@ static void test_unsupported(void)
     CHECK_EQ_INT(joule_tokenizer_load_from_memory(wp, strlen(wp), &t), JOULE_ERR_UNSUPPORTED);
     CHECK(strstr(joule_last_error(), "WordPiece") != NULL);
     CHECK_EQ_INT(joule_tokenizer_load_from_memory("{", 1, &t), JOULE_ERR_FORMAT);
+    const char *nul = "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\\u0000b\":0,\"c\":1},"
+                      "\"merges\":[]}}";
+    CHECK_EQ_INT(joule_tokenizer_load_from_memory(nul, strlen(nul), &t), JOULE_ERR_FORMAT);
+    CHECK(t == NULL);
+    CHECK(strstr(joule_last_error(), "u0000") != NULL);
     CHECK_EQ_INT(joule_tokenizer_load("/nonexistent/tokenizer.json", &t), JOULE_ERR_NOT_FOUND);
 }
 

@@ -280,6 +280,8 @@ enum joule_status joule_stats_parse_groups(const char *json, size_t len,
     if (!json || !out_groups || !out_k) return joule_errorf(JOULE_ERR_INVALID_ARG, "no input");
     *out_groups = NULL;
     *out_k = 0;
+    if (joule_json_has_nul_escape(json, len)) /* cJSON would cut the group name at the NUL */
+        return joule_errorf(JOULE_ERR_FORMAT, "stats input: a group name holds \\u0000 (NUL)");
     cJSON *root = cJSON_ParseWithLength(json, len);
     if (!root) return joule_errorf(JOULE_ERR_FORMAT, "stats input is not valid JSON");
     enum joule_status st = JOULE_OK;

@@ -7,6 +7,7 @@
 #include "tokenizer/tokenizer_impl.h"
 #include "tokenizer/unicode.h"
 #include "util/fileio.h"
+#include "util/json.h"
 
 /* GPT-2's bytes_to_unicode(): printable Latin-1 bytes map to themselves, the
  * others to U+0100.. in byte order. */
@@ -946,6 +947,9 @@ enum joule_status joule_tokenizer_load_from_memory(const char *json, size_t len,
 {
     if (!out || (!json && len)) return joule_errorf(JOULE_ERR_INVALID_ARG, "null argument");
     *out = NULL;
+    if (joule_json_has_nul_escape(json, len)) /* cJSON would cut the token at the NUL */
+        return joule_errorf(JOULE_ERR_FORMAT, "tokenizer.json: a string holds \\u0000 (NUL), "
+                                              "which no supported tokenizer uses");
     cJSON *root = cJSON_ParseWithLength(json, len);
     if (!root) return joule_errorf(JOULE_ERR_FORMAT, "tokenizer.json: invalid JSON");
     struct joule_tokenizer *t = calloc(1, sizeof *t);
