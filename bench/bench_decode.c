@@ -13,6 +13,7 @@
  * median over runs. Without NVML the energy fields are null. */
 #include <dlfcn.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include <cjson/cJSON.h>
 
 #include "joule/engine.h"
+#include "joule/stats.h"
 #include "util/clock.h"
 
 /* ---- NVML, loaded at run time --------------------------------------------- */
@@ -58,16 +60,11 @@ static double nvml_mj(void)
     return (double)e;
 }
 
-static int cmp_double(const void *a, const void *b)
+/* Median of v[0..n) (joule's descriptives; NaN when there is nothing to summarise). */
+static double median(const double *v, int n)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    struct joule_stats_describe d;
+    return n > 0 && joule_stats_describe(v, (size_t)n, &d) == JOULE_OK ? d.median : NAN;
 }
 
 static void usage(FILE *f)

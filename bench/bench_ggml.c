@@ -17,18 +17,14 @@
 #include <string.h>
 
 #include "joule/engine.h"
+#include "joule/stats.h"
 #include "joule/sensor.h"
 
-static int cmp_double(const void *a, const void *b)
+/* Median of v[0..n) (joule's descriptives; NaN when there is nothing to summarise). */
+static double median(const double *v, int n)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    struct joule_stats_describe d;
+    return n > 0 && joule_stats_describe(v, (size_t)n, &d) == JOULE_OK ? d.median : NAN;
 }
 
 int main(int argc, char **argv)

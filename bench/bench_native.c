@@ -29,6 +29,7 @@
 #include <immintrin.h>
 #endif
 #include <stdatomic.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@
 
 #include "engine/native/cpu/kernels.h"
 #include "joule/engine.h"
+#include "joule/stats.h"
 #include "joule/model.h"
 #include "model/arch.h"
 #include "util/clock.h"
@@ -295,16 +297,11 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int cmp_double(const void *a, const void *b)
+/* Median of v[0..n) (joule's descriptives; NaN when there is nothing to summarise). */
+static double median(const double *v, int n)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    struct joule_stats_describe d;
+    return n > 0 && joule_stats_describe(v, (size_t)n, &d) == JOULE_OK ? d.median : NAN;
 }
 
 /* One model at one thread count, over the rounds. */

@@ -26,21 +26,30 @@ void jn_alibi_slopes(int n_heads, float *out)
     }
 }
 
+/* Keep p (malloc'd or posix_memalign'd) with the weights, freed by jn_weights_free. Frees p
+ * and returns NULL when the list cannot grow (or p is NULL). */
+static void *own(struct jn_weights *w, void *p)
+{
+    void **o = p ? realloc(w->owned, (size_t)(w->n_owned + 1) * sizeof *o) : NULL;
+    if (!o) {
+        free(p);
+        return NULL;
+    }
+    w->owned = o;
+    w->owned[w->n_owned++] = p;
+    return p;
+}
+
 /* A float copy of a small vector tensor (norm weights, biases); NULL when absent. */
 static const float *vec(struct jn_weights *w, const struct joule_tensor *t, int *err)
 {
     if (!t) return NULL;
     size_t n = (size_t)t->shape[0];
-    float *v = malloc(n * sizeof *v);
-    void **o = realloc(w->owned, (size_t)(w->n_owned + 1) * sizeof *o);
-    if (!v || !o) {
-        free(v);
-        if (o) w->owned = o;
+    float *v = own(w, malloc(n * sizeof *v));
+    if (!v) {
         *err = 1;
         return NULL;
     }
-    w->owned = o;
-    w->owned[w->n_owned++] = v;
     for (size_t i = 0; i < n; i++)
         v[i] = joule_elem_f32(t->data, t->dtype, i);
     return v;
@@ -106,15 +115,8 @@ enum joule_status jn_weights_copy_hugepages(struct jn_weights *w)
         total += (mat_bytes(mats[i]) + 63) / 64 * 64;
     total = (total + huge - 1) / huge * huge;
     unsigned char *buf = NULL;
-    if (posix_memalign((void **)&buf, huge, total ? total : huge) != 0)
-        return joule_errorf(JOULE_ERR_NOMEM, "out of memory copying the weights");
-    void **o = realloc(w->owned, (size_t)(w->n_owned + 1) * sizeof *o);
-    if (!o) {
-        free(buf);
-        return joule_errorf(JOULE_ERR_NOMEM, "out of memory copying the weights");
-    }
-    w->owned = o;
-    w->owned[w->n_owned++] = buf;
+    if (posix_memalign((void **)&buf, huge, total ? total : huge) != 0) buf = NULL;
+    if (!own(w, buf)) return joule_errorf(JOULE_ERR_NOMEM, "out of memory copying the weights");
     madvise(buf, total, MADV_HUGEPAGE);
     size_t off = 0;
     for (size_t i = 0; i < n; i++) {
@@ -132,14 +134,8 @@ static enum joule_status transpose(struct jn_weights *w, struct jn_mat *m)
     if (!m->data || !m->conv1d) return JOULE_OK;
     size_t es = m->dtype == JOULE_DTYPE_F32 ? 4 : 2, rows = (size_t)m->n_in,
            cols = (size_t)m->n_out;
-    unsigned char *t = malloc(rows * cols * es);
-    void **o = realloc(w->owned, (size_t)(w->n_owned + 1) * sizeof *o);
-    if (o) w->owned = o;
-    if (!t || !o) {
-        free(t);
-        return joule_errorf(JOULE_ERR_NOMEM, "out of memory transposing the weights");
-    }
-    w->owned[w->n_owned++] = t;
+    unsigned char *t = own(w, malloc(rows * cols * es));
+    if (!t) return joule_errorf(JOULE_ERR_NOMEM, "out of memory transposing the weights");
     const unsigned char *s = m->data;
     enum { B = 32 };
     for (size_t r0 = 0; r0 < rows; r0 += B)
@@ -170,14 +166,8 @@ static enum joule_status quantize(struct jn_weights *w, struct jn_mat *m)
         return joule_errorf(JOULE_ERR_UNSUPPORTED,
                             "q8: rows of %zu values are not whole blocks of %d", cols, JN_Q8_BLOCK);
     size_t nb = rows * (cols / JN_Q8_BLOCK);
-    struct jn_q8_block *q = malloc(nb * sizeof *q);
-    void **o = realloc(w->owned, (size_t)(w->n_owned + 1) * sizeof *o);
-    if (o) w->owned = o;
-    if (!q || !o) {
-        free(q);
-        return joule_errorf(JOULE_ERR_NOMEM, "out of memory quantizing");
-    }
-    w->owned[w->n_owned++] = q;
+    struct jn_q8_block *q = own(w, malloc(nb * sizeof *q));
+    if (!q) return joule_errorf(JOULE_ERR_NOMEM, "out of memory quantizing");
     for (size_t b = 0; b < nb; b++) {
         size_t base = b * JN_Q8_BLOCK;
         float amax = 0.0f, v[JN_Q8_BLOCK];
