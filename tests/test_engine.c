@@ -197,34 +197,57 @@ static void test_hugepage_copy_identical(void)
 }
 
 /* Token-by-token evaluation through the KV cache gives the batched logits. */
+static int kernel_supported(const char *name)
+{
+    return jn_kernels_by_name(name) != NULL;
+}
+
+/* Prompt logits computed in one batch (the tiles) equal those of one token at a time (the
+ * row kernels), for every family, kernel path and weight format (as stored, q8). */
 static void test_incremental_matches_batched(void)
 {
     const char *names[] = {"gpt2", "gpt_neox", "bloom", "llama", "gemma", "phi", "gpt_bigcode"};
-    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
-        struct test_reference r;
-        if (test_reference_load(names[k], &r) != 0) continue;
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s/models/%s", JOULE_TEST_FIXTURES, names[k]);
-        struct joule_engine *e = NULL;
-        CHECK_OK(joule_engine_open(dir, NULL, &e));
-        if (!e) continue;
-        int V = joule_engine_get_info(e)->n_vocab;
-        float *all = malloc(r.n_prompt * (size_t)V * sizeof *all), *one = malloc(V * sizeof *one);
-        CHECK_OK(joule_engine_eval(e, r.prompt, r.n_prompt, all, 1));
-        CHECK_EQ_INT(joule_engine_n_past(e), r.n_prompt);
-        CHECK_OK(joule_engine_reset(e));
-        double err = 0;
-        for (size_t i = 0; i < r.n_prompt; i++) {
-            CHECK_OK(joule_engine_eval(e, &r.prompt[i], 1, one, 0));
-            for (int v = 0; v < V; v++)
-                err = fmax(err, fabs(one[v] - all[i * V + v]));
-        }
-        CHECK_NEAR(err, 0.0, 1e-5);
-        free(all);
-        free(one);
-        joule_engine_free(e);
-        test_reference_free(&r);
+    const char *quants[] = {NULL, "q8"};
+    for (size_t kp = 0; kp < sizeof g_kernels / sizeof g_kernels[0]; kp++) {
+        if (!kernel_supported(g_kernels[kp])) continue;
+        setenv("JOULE_KERNEL", g_kernels[kp], 1);
+        for (size_t q = 0; q < 2; q++)
+            for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+                struct test_reference r;
+                if (test_reference_load(names[k], &r) != 0) continue;
+                char dir[4096];
+                snprintf(dir, sizeof dir, "%s/models/%s", JOULE_TEST_FIXTURES, names[k]);
+                struct joule_engine_params ep = joule_engine_default_params();
+                ep.quantize = quants[q];
+                struct joule_engine *e = NULL;
+                CHECK_OK(joule_engine_open(dir, &ep, &e));
+                if (!e) {
+                    test_reference_free(&r);
+                    continue;
+                }
+                int V = joule_engine_get_info(e)->n_vocab;
+                float *all = malloc(r.n_prompt * (size_t)V * sizeof *all),
+                      *one = malloc(V * sizeof *one);
+                CHECK_OK(joule_engine_eval(e, r.prompt, r.n_prompt, all, 1));
+                CHECK_EQ_INT(joule_engine_n_past(e), r.n_prompt);
+                CHECK_OK(joule_engine_reset(e));
+                double err = 0;
+                for (size_t i = 0; i < r.n_prompt; i++) {
+                    CHECK_OK(joule_engine_eval(e, &r.prompt[i], 1, one, 0));
+                    for (int v = 0; v < V; v++)
+                        err = fmax(err, fabs(one[v] - all[i * V + v]));
+                }
+                if (err > 1e-5)
+                    printf("  %s %s %s: batched vs one by one %.3g\n", g_kernels[kp], names[k],
+                           quants[q] ? quants[q] : "as stored", err);
+                CHECK_NEAR(err, 0.0, 1e-5);
+                free(all);
+                free(one);
+                joule_engine_free(e);
+                test_reference_free(&r);
+            }
     }
+    unsetenv("JOULE_KERNEL");
 }
 
 static void test_context_and_errors(void)

@@ -55,6 +55,10 @@ static void dot_tile(const struct jn_kernels *k, const struct jn_mat *W, int o, 
     case JOULE_DTYPE_BF16:
         k->dot_tile_bf16(x, ld, (const uint16_t *)W->data + off, ld, W->n_in, out);
         break;
+    case JOULE_DTYPE_Q8_0: /* rows of n_in / 32 blocks */
+        k->dot_tile_q8(x, ld, (const struct jn_q8_block *)W->data + off / JN_Q8_BLOCK,
+                       ld / JN_Q8_BLOCK, W->n_in, out);
+        break;
     default:
         k->dot_tile_f32(x, ld, (const float *)W->data + off, ld, W->n_in, out);
     }
@@ -71,7 +75,7 @@ static void mm_dot(const struct mm_task *t, int c0, int c1, int m0, int m1)
     const int n_out = W->n_out, n_in = W->n_in;
     float tile[JN_TILE_ROWS * JN_DOT_TILE_OUT];
     int o = c0;
-    int tiles = W->dtype != JOULE_DTYPE_Q8_0 && m1 - m0 >= JN_TILE_ROWS;
+    int tiles = m1 - m0 >= JN_TILE_ROWS;
     for (; tiles && o + JN_DOT_TILE_OUT <= c1; o += JN_DOT_TILE_OUT) {
         int m = m0;
         for (; m + JN_TILE_ROWS <= m1; m += JN_TILE_ROWS) {

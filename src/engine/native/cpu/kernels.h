@@ -35,6 +35,9 @@ struct jn_kernels {
                          float *out);
     void (*dot_tile_bf16)(const float *x, size_t ldx, const uint16_t *w, size_t ldw, int n,
                           float *out);
+    /* q8_0: ldw counts blocks; n is a multiple of JN_Q8_BLOCK */
+    void (*dot_tile_q8)(const float *x, size_t ldx, const struct jn_q8_block *w, size_t ldw, int n,
+                        float *out);
 };
 #define JN_TILE_ROWS 4
 #define JN_DOT_TILE_OUT 4

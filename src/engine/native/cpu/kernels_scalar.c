@@ -91,9 +91,17 @@ TILES(f32, float, cv_f32)
 TILES(f16, uint16_t, cv_f16)
 TILES(bf16, uint16_t, joule_bf16_to_f32)
 
+static void dot_tile_q8(const float *x, size_t ldx, const struct jn_q8_block *w, size_t ldw, int n,
+                        float *out)
+{
+    for (int r = 0; r < 4; r++)
+        for (int o = 0; o < 4; o++)
+            out[r * 4 + o] = dot_q8(x + r * ldx, w + o * ldw, n);
+}
+
 const struct jn_kernels jn_kernels_scalar = {
     "scalar", dot_f32,      dot_f16,      dot_bf16,      axpy_f32,
-    dot_q8,   dot_tile_f32, dot_tile_f16, dot_tile_bf16,
+    dot_q8,   dot_tile_f32, dot_tile_f16, dot_tile_bf16, dot_tile_q8,
 };
 
 const struct jn_kernels *jn_kernels_by_name(const char *name)
