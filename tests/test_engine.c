@@ -202,6 +202,50 @@ static int kernel_supported(const char *name)
     return jn_kernels_by_name(name) != NULL;
 }
 
+/* The SIMD activations against the formulas in double precision (SiLU x sigmoid(x), quick
+ * GELU x sigmoid(1.702 x), tanh GELU 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), the
+ * last as x sigmoid(2u), its exact equal that double evaluates without cancellation), over
+ * [-30, 30] and the tails, with lengths that leave a partial vector. */
+static void test_simd_activations(void)
+{
+    enum { N = 6001 };
+    static float v[N + 3];
+    const double a = 0.7978845608028654, b = 0.044715;
+    for (size_t kp = 1; kp < sizeof g_kernels / sizeof g_kernels[0]; kp++) {
+        const struct jn_kernels *k = jn_kernels_by_name(g_kernels[kp]);
+        if (!k) continue;
+        CHECK(k->act_sigmoid != NULL);
+        if (!k->act_sigmoid) continue;
+        for (int kind = 0; kind < 3; kind++) {
+            float c1 = kind == 0 ? 1.0f : kind == 1 ? 1.702f : (float)(2 * a);
+            float c3 = kind == 2 ? (float)(2 * a * b) : 0.0f;
+            for (int i = 0; i < N; i++)
+                v[i] = -30.0f + 0.01f * (float)i;
+            v[N] = -200.0f, v[N + 1] = 200.0f, v[N + 2] = 0.0f;
+            int n = N + 3 - kind; /* 6004, 6003, 6002 values: tails of 4, 3, 2 */
+            float in[N + 3];
+            memcpy(in, v, sizeof in);
+            k->act_sigmoid(v, n, c1, c3);
+            double worst = 0;
+            for (int i = 0; i < n; i++) {
+                double x = in[i], want;
+                if (kind == 2) /* = 0.5 x (1 + tanh u) exactly, without its cancellation */
+                    want = x / (1 + exp(-2 * a * (x + b * x * x * x)));
+                else /* the engine's constant is the float 1.702f, as transformers' */
+                    want = x / (1 + exp(-(kind == 0 ? 1.0 : (double)1.702f) * x));
+                /* relative, except where the output is a millionth of the input or less: there
+                 * float's rounding of the argument c1 x + c3 x^3 alone moves exp by
+                 * |argument| x 6e-8 relative (the libm path is worse: 1 + tanhf(u) is 0) */
+                double err = fabs(v[i] - want) / (fabs(want) + 1e-6 * fabs(x) + 1e-30);
+                worst = fmax(worst, err);
+            }
+            printf("  %s activation %d: worst relative error %.2g\n", g_kernels[kp], kind, worst);
+            CHECK_NEAR(worst, 0.0, 2e-6);
+            if (n < N + 3) CHECK(v[n] == in[n]); /* nothing written past n */
+        }
+    }
+}
+
 /* Prompt logits computed in one batch (the tiles) equal those of one token at a time (the
  * row kernels), for every family, kernel path and weight format (as stored, q8). */
 static void test_incremental_matches_batched(void)
@@ -549,6 +593,7 @@ int main(void)
     RUN(test_threads_identical);
     RUN(test_q8_accuracy);
     RUN(test_conv1d_half_matches_f32);
+    RUN(test_simd_activations);
     RUN(test_hugepage_copy_identical);
     RUN(test_incremental_matches_batched);
     RUN(test_context_and_errors);

@@ -11,6 +11,27 @@
 
 static float act(enum jn_act a, float x);
 
+/* The activations of the form x sigmoid(c1 x + c3 x^3) (see jn_kernels.act_sigmoid). */
+static int act_sigmoid_form(enum jn_act a, float *c1, float *c3)
+{
+    switch (a) {
+    case JN_ACT_SILU:
+        *c1 = 1.0f, *c3 = 0.0f;
+        return 1;
+    case JN_ACT_QUICK_GELU:
+        *c1 = 1.702f, *c3 = 0.0f;
+        return 1;
+    case JN_ACT_BLOOM_GELU: /* 0.5 x (1 + tanh(0.79788456 x (1 + 0.044715 x^2))) */
+        *c1 = 2.0f * 0.79788456f, *c3 = 2.0f * 0.79788456f * 0.044715f;
+        return 1;
+    case JN_ACT_GELU_TANH: /* 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))) */
+        *c1 = 2.0f * 0.7978845608028654f, *c3 = 2.0f * 0.7978845608028654f * 0.044715f;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 /* ---- matrix products ----------------------------------------------------- */
 
 struct mm_task {
@@ -25,7 +46,7 @@ struct mm_task {
      * y = act(gate) * y (gate [M, n_out]) */
     int apply_act;
     enum jn_act act;
-    const float *gate;
+    float *gate;
     atomic_int next;
 };
 
@@ -113,16 +134,24 @@ static void mm_worker(void *ctx, int ith, int nth)
             mm_dot(t, c0, c1, m0, m0 + MM_ROW_BLOCK < t->M ? m0 + MM_ROW_BLOCK : t->M);
         for (int m = 0; t->apply_act && m < t->M; m++) {
             float *y = t->y + (size_t)m * n_out;
-            const float *g = t->gate ? t->gate + (size_t)m * n_out : NULL;
-            for (int o = c0; o < c1; o++)
-                y[o] = g ? act(t->act, g[o]) * y[o] : act(t->act, y[o]);
+            float *g = t->gate ? t->gate + (size_t)m * n_out : NULL;
+            float a1, a3;
+            if (t->k->act_sigmoid && act_sigmoid_form(t->act, &a1, &a3)) {
+                /* the gate block is this thread's alone and not read again */
+                t->k->act_sigmoid((g ? g : y) + c0, c1 - c0, a1, a3);
+                for (int o = c0; g && o < c1; o++)
+                    y[o] = g[o] * y[o];
+            } else {
+                for (int o = c0; o < c1; o++)
+                    y[o] = g ? act(t->act, g[o]) * y[o] : act(t->act, y[o]);
+            }
         }
     }
 }
 
 /* y[M, n_out] = x[M, n_in] W^T + b, then the epilogue of mm_task when apply_act */
 static void matmul_act(struct jn_cpu *c, const struct jn_mat *W, const float *bias, const float *x,
-                       float *y, int M, int apply_act, const float *gate)
+                       float *y, int M, int apply_act, float *gate)
 {
     int nth = jn_pool_size(c->pool);
     /* blocks of 64 whole weight rows (contiguous: each thread streams them, and claims a

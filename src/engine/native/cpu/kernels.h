@@ -35,6 +35,11 @@ struct jn_kernels {
                          float *out);
     void (*dot_tile_bf16)(const float *x, size_t ldx, const uint16_t *w, size_t ldw, int n,
                           float *out);
+    /* v[i] = v[i] / (1 + exp(-(c1 v[i] + c3 v[i]^3))): SiLU (c1 = 1), quick GELU
+     * (c1 = 1.702) and the tanh GELUs (x sigmoid(2u) = 0.5 x (1 + tanh u), u = a (x + b x^3):
+     * c1 = 2a, c3 = 2ab), in the form that has no cancellation. NULL in the scalar set,
+     * which keeps the formulas as transformers writes them. */
+    void (*act_sigmoid)(float *v, int n, float c1, float c3);
     /* q8_0: ldw counts blocks; n is a multiple of JN_Q8_BLOCK */
     void (*dot_tile_q8)(const float *x, size_t ldx, const struct jn_q8_block *w, size_t ldw, int n,
                         float *out);

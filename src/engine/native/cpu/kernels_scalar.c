@@ -100,8 +100,8 @@ static void dot_tile_q8(const float *x, size_t ldx, const struct jn_q8_block *w,
 }
 
 const struct jn_kernels jn_kernels_scalar = {
-    "scalar", dot_f32,      dot_f16,      dot_bf16,      axpy_f32,
-    dot_q8,   dot_tile_f32, dot_tile_f16, dot_tile_bf16, dot_tile_q8,
+    "scalar",     dot_f32,      dot_f16,       dot_bf16, axpy_f32,    dot_q8,
+    dot_tile_f32, dot_tile_f16, dot_tile_bf16, NULL,     dot_tile_q8,
 };
 
 const struct jn_kernels *jn_kernels_by_name(const char *name)

@@ -154,6 +154,52 @@ DOT_TILE_AVX2(dot_tile_f32_avx2, float, _mm256_loadu_ps, id_f32)
 DOT_TILE_AVX2(dot_tile_f16_avx2, uint16_t, ld_f16_8, jn_f16_lookup)
 DOT_TILE_AVX2(dot_tile_bf16_avx2, uint16_t, ld_bf16_8, joule_bf16_to_f32)
 
+/* exp(x) for x in [-87, 88] (callers clamp): 2^k e^r, |r| <= ln2 / 2, e^r by its Taylor
+ * polynomial of degree 7 (truncation below 1e-8 relative). */
+AVX2 static inline __m256 exp_avx2(__m256 x)
+{
+    __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693145751953125f), x);
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(1.428606765330187e-06f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+AVX2 static inline __m256 sigmoid_mul_avx2(__m256 v, __m256 c1, __m256 c3)
+{
+    __m256 z = _mm256_mul_ps(v, _mm256_fmadd_ps(_mm256_mul_ps(c3, v), v, c1));
+    z = _mm256_min_ps(_mm256_max_ps(z, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(87.0f));
+    __m256 den =
+        _mm256_add_ps(_mm256_set1_ps(1.0f), exp_avx2(_mm256_sub_ps(_mm256_setzero_ps(), z)));
+    return _mm256_div_ps(v, den);
+}
+
+AVX2 static void act_sigmoid_avx2(float *v, int n, float c1, float c3)
+{
+    __m256 a = _mm256_set1_ps(c1), b = _mm256_set1_ps(c3);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(v + i, sigmoid_mul_avx2(_mm256_loadu_ps(v + i), a, b));
+    if (i < n) {
+        float t[8] = {0};
+        for (int j = 0; j < n - i; j++)
+            t[j] = v[i + j];
+        _mm256_storeu_ps(t, sigmoid_mul_avx2(_mm256_loadu_ps(t), a, b));
+        for (int j = 0; j < n - i; j++)
+            v[i + j] = t[j];
+    }
+}
+
 /* q8_0 tile: each block of 32 weights is widened to f32 once for the 4 rows of x; per row
  * and output the block's products are summed first and then scaled, as dot_q8_avx2 does.
  * Two outputs per pass (8 accumulators). */
@@ -197,8 +243,9 @@ AVX2 static void dot_tile_q8_avx2(const float *x, size_t ldx, const struct jn_q8
 }
 
 const struct jn_kernels jn_kernels_avx2 = {
-    "avx2",      dot_f32_avx2,      dot_f16_avx2,      dot_bf16_avx2,      axpy_f32_avx2,
-    dot_q8_avx2, dot_tile_f32_avx2, dot_tile_f16_avx2, dot_tile_bf16_avx2, dot_tile_q8_avx2,
+    "avx2",           dot_f32_avx2,      dot_f16_avx2,      dot_bf16_avx2,      axpy_f32_avx2,
+    dot_q8_avx2,      dot_tile_f32_avx2, dot_tile_f16_avx2, dot_tile_bf16_avx2, act_sigmoid_avx2,
+    dot_tile_q8_avx2,
 };
 
 /* ---- AVX-512 ------------------------------------------------------------- */
@@ -339,6 +386,38 @@ DOT_TILE_AVX512(dot_tile_f32_avx512, float, ld_f32_16m)
 DOT_TILE_AVX512(dot_tile_f16_avx512, uint16_t, ld_f16_16m)
 DOT_TILE_AVX512(dot_tile_bf16_avx512, uint16_t, ld_bf16_16m)
 
+AVX512 static inline __m512 exp_avx512(__m512 x)
+{
+    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693145751953125f), x);
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(1.428606765330187e-06f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, k);
+}
+
+/* as act_sigmoid_avx2 (same polynomial), 16 lanes, the tail masked */
+AVX512 static void act_sigmoid_avx512(float *v, int n, float c1, float c3)
+{
+    __m512 a = _mm512_set1_ps(c1), b = _mm512_set1_ps(c3);
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? ALL16 : (__mmask16)((1u << (n - i)) - 1);
+        __m512 x = _mm512_maskz_loadu_ps(m, v + i);
+        __m512 z = _mm512_mul_ps(x, _mm512_fmadd_ps(_mm512_mul_ps(b, x), x, a));
+        z = _mm512_min_ps(_mm512_max_ps(z, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(87.0f));
+        __m512 den =
+            _mm512_add_ps(_mm512_set1_ps(1.0f), exp_avx512(_mm512_sub_ps(_mm512_setzero_ps(), z)));
+        _mm512_mask_storeu_ps(v + i, m, _mm512_div_ps(x, den));
+    }
+}
+
 /* q8_0 tile: as the AVX2 one, four outputs per pass (16 accumulators). */
 AVX512 static void dot_tile_q8_avx512(const float *x, size_t ldx, const struct jn_q8_block *w,
                                       size_t ldw, int n, float *out)
@@ -381,6 +460,7 @@ const struct jn_kernels jn_kernels_avx512 = {
     dot_tile_f32_avx512,
     dot_tile_f16_avx512,
     dot_tile_bf16_avx512,
+    act_sigmoid_avx512,
     dot_tile_q8_avx512,
 };
 
