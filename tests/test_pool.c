@@ -60,30 +60,39 @@ static void test_bad_sizes(void)
     jn_pool_free(NULL);
 }
 
-/* A job in which the worker, once inside, stops for 200 ms (as if the OS had
- * given its core to another process) while the caller finishes at once. */
+/* A job in which the worker, once inside, stops (as if the OS had given its core to another
+ * process) while the caller finishes at once: for 200 ms plus twice the time the worker took
+ * to join, so that the caller's wait is longer than its own share however loaded the machine
+ * running the test is. */
 struct stall_job {
     atomic_int worker_in;
+    atomic_llong join_ns; /* set by the caller once it has seen the worker; -1 until then */
 };
+
+static long long now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
 
 static void stall_fn(void *ctx, int ith, int nth)
 {
     struct stall_job *j = ctx;
     (void)nth;
+    long long start = now_ns(), limit = 5000000000LL;
     if (ith != 0) {
         atomic_store(&j->worker_in, 1);
-        struct timespec ts = {0, 200 * 1000 * 1000};
+        while (atomic_load(&j->join_ns) < 0 && now_ns() - start < limit)
+            continue;
+        long long ns = 200000000LL + 2 * atomic_load(&j->join_ns);
+        struct timespec ts = {(time_t)(ns / 1000000000LL), (long)(ns % 1000000000LL)};
         nanosleep(&ts, NULL);
         return;
     }
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    for (;;) { /* wait (up to 5 s) until the worker has joined */
-        if (atomic_load(&j->worker_in)) return;
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec - start.tv_sec > 5) return;
-    }
+    while (!atomic_load(&j->worker_in) && now_ns() - start < limit)
+        continue; /* wait (up to 5 s) until the worker has joined */
+    atomic_store(&j->join_ns, now_ns() - start);
 }
 
 static void test_stall_makes_the_caller_run_alone(void)
@@ -93,6 +102,7 @@ static void test_stall_makes_the_caller_run_alone(void)
     if (!p) return;
     struct stall_job s;
     atomic_init(&s.worker_in, 0);
+    atomic_init(&s.join_ns, -1);
     jn_pool_run(p, stall_fn, &s);
     if (!atomic_load(&s.worker_in)) {
         test_skip("the worker thread never ran within 5 s");
