@@ -77,20 +77,40 @@ static enum jn_act act_of(const char *a)
     return JN_ACT_GELU_TANH; /* gelu_new, gelu_pytorch_tanh, gelu_fast */
 }
 
+/* The matrices of a layer (absent ones have data == NULL), the one list of them. */
+#define LAYER_MATS 8
+static void layer_mats(struct jn_layer *L, struct jn_mat *out[LAYER_MATS])
+{
+    struct jn_mat *ms[LAYER_MATS] = {&L->qkv, &L->q,  &L->k,    &L->v,
+                                     &L->o,   &L->up, &L->gate, &L->down};
+    memcpy(out, ms, sizeof ms);
+}
+
 /* Apply fn to every matrix of every layer, stopping at the first error. */
 static enum joule_status each_layer_matrix(struct jn_weights *w,
                                            enum joule_status (*fn)(struct jn_weights *,
                                                                    struct jn_mat *))
 {
     for (int i = 0; i < w->cfg.n_layers; i++) {
-        struct jn_layer *L = &w->layers[i];
-        struct jn_mat *ms[] = {&L->qkv, &L->q, &L->k, &L->v, &L->o, &L->up, &L->gate, &L->down};
-        for (size_t j = 0; j < sizeof ms / sizeof ms[0]; j++) {
+        struct jn_mat *ms[LAYER_MATS];
+        layer_mats(&w->layers[i], ms);
+        for (size_t j = 0; j < LAYER_MATS; j++) {
             enum joule_status s = fn(w, ms[j]);
             if (s != JOULE_OK) return s;
         }
     }
     return JOULE_OK;
+}
+
+int jn_weights_has_conv1d(const struct jn_weights *w)
+{
+    for (int i = 0; i < w->cfg.n_layers; i++) {
+        struct jn_mat *ms[LAYER_MATS];
+        layer_mats(&w->layers[i], ms);
+        for (size_t j = 0; j < LAYER_MATS; j++)
+            if (ms[j]->data && ms[j]->conv1d) return 1;
+    }
+    return 0;
 }
 
 static size_t mat_bytes(const struct jn_mat *m)
@@ -104,9 +124,9 @@ enum joule_status jn_weights_copy_hugepages(struct jn_weights *w)
     struct jn_mat *mats[4096];
     size_t n = 0, total = 0;
     for (int i = 0; i < w->cfg.n_layers; i++) {
-        struct jn_layer *L = &w->layers[i];
-        struct jn_mat *ms[] = {&L->qkv, &L->q, &L->k, &L->v, &L->o, &L->up, &L->gate, &L->down};
-        for (size_t j = 0; j < sizeof ms / sizeof ms[0]; j++)
+        struct jn_mat *ms[LAYER_MATS];
+        layer_mats(&w->layers[i], ms);
+        for (size_t j = 0; j < LAYER_MATS; j++)
             if (mat_bytes(ms[j]) && n < 4096) mats[n++] = ms[j];
     }
     if (mat_bytes(&w->lm_head) && n < 4096) mats[n++] = &w->lm_head;

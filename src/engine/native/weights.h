@@ -65,6 +65,9 @@ struct jn_weights {
 enum joule_status jn_weights_init(struct jn_weights *w, const struct joule_model *m);
 void jn_weights_free(struct jn_weights *w);
 
+/* Whether a layer matrix is still in GPT-2's Conv1D layout [n_in, n_out]. */
+int jn_weights_has_conv1d(const struct jn_weights *w);
+
 /* Store the Conv1D matrices (GPT-2's [n_in, n_out]) as [n_out, n_in] in the same
  * dtype, in memory owned by `w`, so that each output is a dot product over one
  * contiguous row as in every other family (the CPU provider requires it: split over

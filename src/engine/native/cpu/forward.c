@@ -47,6 +47,8 @@ struct mm_task {
     int apply_act;
     enum jn_act act;
     float *gate;
+    int act_simd; /* the kernels' act_sigmoid(c1, c3) computes act (chosen once per product) */
+    float act_c1, act_c3;
     atomic_int next;
 };
 
@@ -135,10 +137,9 @@ static void mm_worker(void *ctx, int ith, int nth)
         for (int m = 0; t->apply_act && m < t->M; m++) {
             float *y = t->y + (size_t)m * n_out;
             float *g = t->gate ? t->gate + (size_t)m * n_out : NULL;
-            float a1, a3;
-            if (t->k->act_sigmoid && act_sigmoid_form(t->act, &a1, &a3)) {
+            if (t->act_simd) {
                 /* the gate block is this thread's alone and not read again */
-                t->k->act_sigmoid((g ? g : y) + c0, c1 - c0, a1, a3);
+                t->k->act_sigmoid((g ? g : y) + c0, c1 - c0, t->act_c1, t->act_c3);
                 for (int o = c0; g && o < c1; o++)
                     y[o] = g[o] * y[o];
             } else {
@@ -161,7 +162,17 @@ static void matmul_act(struct jn_cpu *c, const struct jn_mat *W, const float *bi
     int chunk = 64;
     while (chunk > 4 && W->n_out / chunk < 4 * nth)
         chunk /= 2;
-    struct mm_task t = {c->k, W, bias, x, y, M, chunk, apply_act, c->w->act, gate, 0};
+    struct mm_task t = {.k = c->k,
+                        .W = W,
+                        .bias = bias,
+                        .x = x,
+                        .y = y,
+                        .M = M,
+                        .chunk = chunk,
+                        .apply_act = apply_act,
+                        .act = c->w->act,
+                        .gate = gate};
+    t.act_simd = apply_act && c->k->act_sigmoid && act_sigmoid_form(t.act, &t.act_c1, &t.act_c3);
     atomic_init(&t.next, 0);
     jn_pool_run(c->pool, mm_worker, &t);
 }
@@ -310,14 +321,10 @@ enum joule_status jn_cpu_init(struct jn_cpu *c, const struct jn_weights *w, int 
                               int n_ctx)
 {
     memset(c, 0, sizeof *c);
-    for (int i = 0; i < w->cfg.n_layers; i++) {
-        const struct jn_layer *L = &w->layers[i];
-        if (L->qkv.conv1d || L->q.conv1d || L->k.conv1d || L->v.conv1d || L->o.conv1d ||
-            L->up.conv1d || L->gate.conv1d || L->down.conv1d)
-            return joule_errorf(JOULE_ERR_INVALID_ARG, "the CPU provider needs the Conv1D "
-                                                       "weights transposed first "
-                                                       "(jn_weights_transpose_conv1d)");
-    }
+    if (jn_weights_has_conv1d(w))
+        return joule_errorf(JOULE_ERR_INVALID_ARG,
+                            "the CPU provider needs the Conv1D weights "
+                            "transposed first (jn_weights_transpose_conv1d)");
     c->w = w;
     c->n_ctx = n_ctx;
     c->k = jn_kernels_select();

@@ -154,22 +154,30 @@ DOT_TILE_AVX2(dot_tile_f32_avx2, float, _mm256_loadu_ps, id_f32)
 DOT_TILE_AVX2(dot_tile_f16_avx2, uint16_t, ld_f16_8, jn_f16_lookup)
 DOT_TILE_AVX2(dot_tile_bf16_avx2, uint16_t, ld_bf16_8, joule_bf16_to_f32)
 
-/* exp(x) for x in [-87, 88] (callers clamp): 2^k e^r, |r| <= ln2 / 2, e^r by its Taylor
- * polynomial of degree 7 (truncation below 1e-8 relative). */
+/* exp(x) for x in [-87, 88] (callers clamp): 2^k e^r, k = round(x / ln2), r = x - k ln2
+ * (ln2 in two parts), |r| <= ln2 / 2, e^r by its Taylor polynomial of degree 7 (truncation
+ * below 1e-8 relative). One body for both widths: T the vector type, P its intrinsics' prefix. */
+#define EXP_REDUCE_POLY(T, P, x, k, p)                                                             \
+    do {                                                                                           \
+        T r_ = P##_fnmadd_ps(k, P##_set1_ps(0.693145751953125f), x);                               \
+        r_ = P##_fnmadd_ps(k, P##_set1_ps(1.428606765330187e-06f), r_);                            \
+        p = P##_set1_ps(1.0f / 5040);                                                              \
+        p = P##_fmadd_ps(p, r_, P##_set1_ps(1.0f / 720));                                          \
+        p = P##_fmadd_ps(p, r_, P##_set1_ps(1.0f / 120));                                          \
+        p = P##_fmadd_ps(p, r_, P##_set1_ps(1.0f / 24));                                           \
+        p = P##_fmadd_ps(p, r_, P##_set1_ps(1.0f / 6));                                            \
+        p = P##_fmadd_ps(p, r_, P##_set1_ps(0.5f));                                                \
+        p = P##_fmadd_ps(p, r_, P##_set1_ps(1.0f));                                                \
+        p = P##_fmadd_ps(p, r_, P##_set1_ps(1.0f));                                                \
+    } while (0)
+#define LOG2E 1.44269504f
+
 AVX2 static inline __m256 exp_avx2(__m256 x)
 {
-    __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
+    __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(LOG2E)),
                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693145751953125f), x);
-    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(1.428606765330187e-06f), r);
-    __m256 p = _mm256_set1_ps(1.0f / 5040);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256 p;
+    EXP_REDUCE_POLY(__m256, _mm256, x, k, p);
     __m256i e =
         _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
@@ -388,18 +396,10 @@ DOT_TILE_AVX512(dot_tile_bf16_avx512, uint16_t, ld_bf16_16m)
 
 AVX512 static inline __m512 exp_avx512(__m512 x)
 {
-    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
+    __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(LOG2E)),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693145751953125f), x);
-    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(1.428606765330187e-06f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 5040);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    __m512 p;
+    EXP_REDUCE_POLY(__m512, _mm512, x, k, p);
     return _mm512_scalef_ps(p, k);
 }
 
