@@ -207,29 +207,29 @@ static double gli_x[GLI_N], gli_w[GLI_N];
 static pthread_once_t gl_once = PTHREAD_ONCE_INIT;
 
 /* Nodes and weights of the n-point Gauss-Legendre rule by Newton's method on P_n. */
+/* P_n(z) by the three-term recurrence, and P_n'(z) (for |z| < 1). */
+static double legendre(int n, double z, double *deriv)
+{
+    double p0 = 1.0, p1 = z;
+    for (int j = 2; j <= n; j++) {
+        double p2 = ((2.0 * j - 1.0) * z * p1 - (j - 1.0) * p0) / j;
+        p0 = p1;
+        p1 = p2;
+    }
+    *deriv = n * (z * p1 - p0) / (z * z - 1.0);
+    return p1;
+}
+
 static void gauss_legendre(int n, double *x, double *w)
 {
     for (int i = 0; i < n; i++) {
-        double z = cos(M_PI * (i + 0.75) / (n + 0.5)), dp = 0.0;
+        double z = cos(M_PI * (i + 0.75) / (n + 0.5)), dp;
         for (int it = 0; it < 100; it++) {
-            double p0 = 1.0, p1 = z;
-            for (int j = 2; j <= n; j++) {
-                double p2 = ((2.0 * j - 1.0) * z * p1 - (j - 1.0) * p0) / j;
-                p0 = p1;
-                p1 = p2;
-            }
-            dp = n * (z * p1 - p0) / (z * z - 1.0);
-            double dz = p1 / dp;
+            double dz = legendre(n, z, &dp) / dp;
             z -= dz;
             if (fabs(dz) < 1e-16) break;
         }
-        double p0 = 1.0, p1 = z;
-        for (int j = 2; j <= n; j++) {
-            double p2 = ((2.0 * j - 1.0) * z * p1 - (j - 1.0) * p0) / j;
-            p0 = p1;
-            p1 = p2;
-        }
-        dp = n * (z * p1 - p0) / (z * z - 1.0);
+        legendre(n, z, &dp);
         x[i] = z;
         w[i] = 2.0 / ((1.0 - z * z) * dp * dp);
     }
