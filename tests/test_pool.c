@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "engine/native/cpu/pool.h"
+#include "util/clock.h"
 #include "test.h"
 
 #define N_ITEMS 4096
@@ -66,33 +67,26 @@ static void test_bad_sizes(void)
  * running the test is. */
 struct stall_job {
     atomic_int worker_in;
-    atomic_llong join_ns; /* set by the caller once it has seen the worker; -1 until then */
+    _Atomic int64_t join_ns; /* set by the caller once it has seen the worker; -1 until then */
 };
-
-static long long now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
-}
 
 static void stall_fn(void *ctx, int ith, int nth)
 {
     struct stall_job *j = ctx;
     (void)nth;
-    long long start = now_ns(), limit = 5000000000LL;
+    int64_t start = joule_now_ns(), limit = 5000000000LL;
     if (ith != 0) {
         atomic_store(&j->worker_in, 1);
-        while (atomic_load(&j->join_ns) < 0 && now_ns() - start < limit)
+        while (atomic_load(&j->join_ns) < 0 && joule_now_ns() - start < limit)
             continue;
-        long long ns = 200000000LL + 2 * atomic_load(&j->join_ns);
+        int64_t ns = 200000000LL + 2 * atomic_load(&j->join_ns);
         struct timespec ts = {(time_t)(ns / 1000000000LL), (long)(ns % 1000000000LL)};
         nanosleep(&ts, NULL);
         return;
     }
-    while (!atomic_load(&j->worker_in) && now_ns() - start < limit)
+    while (!atomic_load(&j->worker_in) && joule_now_ns() - start < limit)
         continue; /* wait (up to 5 s) until the worker has joined */
-    atomic_store(&j->join_ns, now_ns() - start);
+    atomic_store(&j->join_ns, joule_now_ns() - start);
 }
 
 static void test_stall_makes_the_caller_run_alone(void)
