@@ -4,7 +4,8 @@
 #   build-asan  AddressSanitizer + UndefinedBehaviorSanitizer (leak detection on)
 #   build-ggml  with the llama.cpp engine (prebuilt libraries of node-llama-cpp 3.22.1 from
 #               the npm registry, SHA-256 checked, via scripts/fetch-llama.sh)
-#   build-cuda  with the CUDA provider, wherever nvcc exists (GPU tests skip without a GPU)
+#   build-cuda  with the CUDA provider, wherever nvcc exists (GPU tests skip without a GPU),
+#               and bench/cuda's fallback build of the GPU check
 # plus a formatting check.
 # Usage: scripts/check.sh [--fast]   (--fast: the release build only)
 set -euo pipefail
@@ -35,6 +36,12 @@ if [ $fast -eq 0 ]; then
     export PATH=$PATH:/usr/local/cuda/bin
     if ls src/engine/native/cuda/*.cu >/dev/null 2>&1; then
       run_suite build-cuda -DJOULE_CUDA=ON
+      # The GPU check's fallback build (bench/cuda/CMakeLists.txt: what the GPU machine
+      # builds without the -dev packages) must keep building; its tests need the GPU.
+      echo "== build build-device-mini (bench/cuda fallback build)"
+      bench/cuda/prepare_devdeps.sh >/dev/null
+      cmake -S bench/cuda -B build-device-mini -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null
+      cmake --build build-device-mini -j"$JOBS"
     fi
   fi
 fi

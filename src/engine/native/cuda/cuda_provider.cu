@@ -24,7 +24,8 @@
  * run the same source */
 #define JC_CFG(g, b, s, st) <<<g, b, s, st>>>
 #define LAUNCH(k, cfg, ...) k JC_CFG cfg(__VA_ARGS__)
-#define DYN_SMEM(type, name) extern __shared__ type name[]
+/* float4 reads of dynamic shared memory need 16-byte alignment: ask for it */
+#define DYN_SMEM(type, name) extern __shared__ __align__(16) type name[]
 #endif
 
 #include <math.h>
@@ -881,9 +882,12 @@ static enum joule_status open_impl(struct cuda_ctx *c, const struct jn_weights *
     c->resid = w->resid;
     c->resid_post_ln = g->residual_post_layernorm;
     c->nkind = w->norm == JN_NORM_RMS ? NK_RMS : w->norm == JN_NORM_RMS_GEMMA ? NK_RMS1 : NK_LAYER;
-    /* Bloom's residual_post_layernorm reads the norms' outputs: keep them materialized */
-    c->fuse_norm = !c->resid_post_ln && (size_t)c->D * sizeof(float) <= 48 * 1024;
-    c->fuse_gate = c->gated && (size_t)c->I * sizeof(float) <= 48 * 1024;
+    /* Bloom's residual_post_layernorm reads the norms' outputs: keep them materialized.
+     * The fused GEMVs keep their K inputs in dynamic shared memory, which must fit
+     * the default 48 KiB per block beside the kernel's static 128 bytes. */
+    const size_t fuse_smem = 48 * 1024 - 1024;
+    c->fuse_norm = !c->resid_post_ln && (size_t)c->D * sizeof(float) <= fuse_smem;
+    c->fuse_gate = c->gated && (size_t)c->I * sizeof(float) <= fuse_smem;
     c->emb_scale = w->emb_scale != 0.0f ? w->emb_scale : 1.0f;
     c->rot = g->rotary_dim;
     if (c->rot < 0 || c->rot > c->hd || (c->rot & 1) || (c->rot && !w->inv_freq))
