@@ -10,19 +10,51 @@
 #include "server/server_impl.h"
 #include "util/json.h"
 
+void joule_server_error_vset(struct joule_server_error *e, int http, const char *code,
+                             const char *param, const char *fmt, va_list ap)
+{
+    e->http = http;
+    e->code = code;
+    switch (http) {
+    case 401:
+        e->type = "authentication_error";
+        break;
+    case 404:
+        e->type = "not_found_error";
+        break;
+    case 500:
+        e->type = "server_error";
+        break;
+    case 503:
+        e->type = "service_unavailable_error";
+        break;
+    default:
+        e->type = "invalid_request_error";
+        break;
+    }
+    snprintf(e->param, sizeof e->param, "%s", param ? param : "");
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+}
+
+void joule_server_set_error(struct joule_server_error *e, int http, const char *code,
+                            const char *param, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    joule_server_error_vset(e, http, code, param, fmt, ap);
+    va_end(ap);
+}
+
+/* A 400 or 422 about `param`; returns JOULE_ERR_INVALID_ARG. */
 static enum joule_status fail(struct joule_server_error *err, int http, const char *param,
                               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static enum joule_status fail(struct joule_server_error *err, int http, const char *param,
                               const char *fmt, ...)
 {
-    err->http = http;
-    err->type = "invalid_request_error";
-    err->code = NULL;
-    snprintf(err->param, sizeof err->param, "%s", param ? param : "");
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    joule_server_error_vset(err, http, NULL, param, fmt, ap);
     va_end(ap);
     return JOULE_ERR_INVALID_ARG;
 }

@@ -1,12 +1,10 @@
-/* The HTTP server: routes over libmicrohttpd (a thread per connection), a
- * bounded FIFO queue and one engine worker thread.
+/* The HTTP server: routes over libmicrohttpd (a thread per connection), the
+ * answers they write, and the server's start and stop.
  *
  * Life of a generation request: the connection thread parses and tokenizes
- * the body, admits a job to the queue (503 when full) and sleeps on the job's
- * condition variable (or, when the engine is idle and nobody waits, runs the
- * job itself); the worker runs the engine and, for streams and stop
- * strings, detokenizes incrementally; the connection thread writes the
- * answer (for streams, events as text becomes final). Nothing polls. */
+ * the body, admits a job to the queue (jobs.c; 503 when full) and waits; the
+ * worker runs the engine; the connection thread writes the answer (for
+ * streams, events as text becomes final). Nothing polls. Metrics: metrics.c. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -22,121 +20,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/server_impl.h"
+#include "server/server_state.h"
 #include "util/clock.h"
 #include "util/log.h"
 
-#define MAX_ENERGY_SOURCES 16
 #define STUDY_MAX_LENGTH 128 /* the study's generate(max_length=128) */
 #define RETRY_AFTER_S "1"
-
-static const double k_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                   0.5,    1,     2.5,    5,     10,   30,    60,   120};
-#define N_BUCKETS (sizeof k_buckets / sizeof k_buckets[0])
-static const int k_codes[] = {200, 400, 401, 404, 405, 413, 422, 500, 503};
-#define N_CODES (sizeof k_codes / sizeof k_codes[0])
-
-struct histogram {
-    uint64_t bucket[N_BUCKETS + 1]; /* last = +Inf */
-    double sum;
-    uint64_t count;
-};
-
-struct metrics {
-    pthread_mutex_t mu;
-    uint64_t requests[JOULE_ROUTE_COUNT][N_CODES];
-    struct histogram latency[JOULE_ROUTE_COUNT];
-    struct histogram queue_wait;
-    uint64_t prompt_tokens, generated_tokens;
-    double prompt_s, decode_s;
-    double energy_j[MAX_ENERGY_SOURCES];
-};
-
-enum job_state { JOB_QUEUED = 0, JOB_RUNNING, JOB_DONE };
-
-struct job {
-    struct joule_server *srv;
-    enum joule_route route;
-    struct joule_completion_request req; /* completions: options and stop strings */
-    int32_t *prompt;
-    size_t n_prompt;
-    struct joule_gen_params gen;
-    int incremental; /* detokenize on the worker (stream or stop strings) */
-    int64_t t_arrive_ns, t_start_ns, t_end_ns, deadline_ns;
-
-    /* shared with the connection thread, under srv->mu */
-    enum job_state state;
-    int cancelled; /* atomic: the client went away */
-    int refs;
-    pthread_cond_t cv;
-    struct job *next;
-    struct joule_strbuf text; /* completion text so far (incremental mode) */
-    size_t text_safe;         /* bytes of `text` that are final */
-
-    /* results, written by the worker before state = JOB_DONE */
-    enum joule_status status;
-    int http_err;
-    char errmsg[256];
-    int32_t *ids;
-    size_t n_ids, cap_ids;
-    const char *finish;
-    int64_t prompt_ns, decode_ns;
-    int has_energy;
-    double energy_j[MAX_ENERGY_SOURCES];
-
-    /* worker-private */
-    int stop_hit;    /* a stop string ended the text */
-    int detok_error; /* incremental decoding failed */
-    struct joule_detok detok;
-    struct joule_strbuf delta;
-    size_t scan_from;
-
-    /* stream writer (connection thread) */
-    struct conn *cx; /* its connection, while the stream is written */
-    size_t sent;
-    int phase; /* 0 = text, 1 = final event written, 2 = end */
-    struct joule_strbuf out;
-    size_t out_off;
-};
-
-struct joule_server {
-    struct joule_server_backend be;
-    struct joule_server_params p;
-    char *api_key;
-    char *model_name;
-    struct joule_server_energy energy;
-    int has_energy;
-    struct MHD_Daemon *mhd;
-    int port;
-    int64_t created_s;
-
-    pthread_mutex_t mu;
-    pthread_cond_t work_cv;  /* worker: a job arrived or stop */
-    pthread_cond_t drain_cv; /* stop: a request finished */
-    struct job *head, *tail;
-    int queue_len;
-    int running; /* the worker holds a job */
-    int active;  /* requests between the first handler call and completion */
-    int draining;
-    int stop_worker;
-    int stopped;
-    uint64_t next_id;
-    pthread_t worker;
-    int worker_started;
-
-    struct metrics m;
-};
-
-struct conn {
-    struct joule_server *srv;
-    enum joule_route route;
-    int code;
-    int64_t t0_ns;
-    struct joule_strbuf body;
-    int too_large;
-    int responded;
-    int accounted; /* counted in the metrics (see account()) */
-};
 
 const char *joule_route_name(enum joule_route r)
 {
@@ -160,141 +49,6 @@ struct joule_server_params joule_server_default_params(void)
         .max_body_bytes = 1u << 20,
     };
     return p;
-}
-
-/* ---- metrics --------------------------------------------------------------- */
-
-static void hist_add(struct histogram *h, double v)
-{
-    size_t i = 0;
-    while (i < N_BUCKETS && v > k_buckets[i])
-        i++;
-    h->bucket[i]++;
-    h->sum += v;
-    h->count++;
-}
-
-static size_t code_index(int code)
-{
-    for (size_t i = 0; i < N_CODES; i++)
-        if (k_codes[i] == code) return i;
-    return 7; /* 500 */
-}
-
-/* Count a request and its latency once its whole answer is in the HTTP layer's
- * hands: a buffer just before it is queued, a stream when its reader ends it.
- * So a client never holds a complete answer that /metrics does not count yet
- * (on_completed runs after the last byte is written and may lag the client). */
-static void account(struct joule_server *s, struct conn *cx)
-{
-    if (cx->accounted || !cx->code) return;
-    cx->accounted = 1;
-    double dt = (double)(joule_now_ns() - cx->t0_ns) * 1e-9;
-    pthread_mutex_lock(&s->m.mu);
-    s->m.requests[cx->route][code_index(cx->code)]++;
-    hist_add(&s->m.latency[cx->route], dt);
-    pthread_mutex_unlock(&s->m.mu);
-}
-
-static void hist_print(struct joule_strbuf *b, const char *name, const char *labels,
-                       const struct histogram *h)
-{
-    uint64_t cum = 0;
-    const char *sep = labels[0] ? "," : "";
-    for (size_t i = 0; i <= N_BUCKETS; i++) {
-        cum += h->bucket[i];
-        if (i < N_BUCKETS)
-            joule_strbuf_printf(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep,
-                                k_buckets[i], (unsigned long long)cum);
-        else
-            joule_strbuf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep,
-                                (unsigned long long)cum);
-    }
-    joule_strbuf_printf(b, "%s_sum%s%s%s %.9g\n", name, labels[0] ? "{" : "", labels,
-                        labels[0] ? "}" : "", h->sum);
-    joule_strbuf_printf(b, "%s_count%s%s%s %llu\n", name, labels[0] ? "{" : "", labels,
-                        labels[0] ? "}" : "", (unsigned long long)h->count);
-}
-
-static void metrics_render(struct joule_server *s, struct joule_strbuf *b)
-{
-    int qlen, running, active;
-    pthread_mutex_lock(&s->mu);
-    qlen = s->queue_len;
-    running = s->running;
-    active = s->active;
-    pthread_mutex_unlock(&s->mu);
-
-    struct metrics *m = &s->m;
-    pthread_mutex_lock(&m->mu);
-    joule_strbuf_puts(b, "# HELP joule_http_requests_total HTTP requests answered, by route and "
-                         "status code.\n# TYPE joule_http_requests_total counter\n");
-    for (int r = 0; r < JOULE_ROUTE_COUNT; r++)
-        for (size_t c = 0; c < N_CODES; c++)
-            if (m->requests[r][c])
-                joule_strbuf_printf(b, "joule_http_requests_total{route=\"%s\",code=\"%d\"} %llu\n",
-                                    joule_route_name(r), k_codes[c],
-                                    (unsigned long long)m->requests[r][c]);
-    joule_strbuf_puts(b, "# HELP joule_http_errors_total HTTP requests answered with an error "
-                         "(status >= 400), by route and status code.\n"
-                         "# TYPE joule_http_errors_total counter\n");
-    for (int r = 0; r < JOULE_ROUTE_COUNT; r++)
-        for (size_t c = 1; c < N_CODES; c++)
-            if (m->requests[r][c])
-                joule_strbuf_printf(b, "joule_http_errors_total{route=\"%s\",code=\"%d\"} %llu\n",
-                                    joule_route_name(r), k_codes[c],
-                                    (unsigned long long)m->requests[r][c]);
-    joule_strbuf_puts(b, "# HELP joule_http_request_duration_seconds Time from the request's "
-                         "headers until the whole answer is ready to send (a stream: its end).\n"
-                         "# TYPE joule_http_request_duration_seconds histogram\n");
-    for (int r = 0; r < JOULE_ROUTE_COUNT; r++) {
-        if (!m->latency[r].count) continue;
-        char labels[64];
-        snprintf(labels, sizeof labels, "route=\"%s\"", joule_route_name(r));
-        hist_print(b, "joule_http_request_duration_seconds", labels, &m->latency[r]);
-    }
-    joule_strbuf_puts(b, "# HELP joule_queue_wait_seconds Time generation requests waited for "
-                         "the engine.\n# TYPE joule_queue_wait_seconds histogram\n");
-    hist_print(b, "joule_queue_wait_seconds", "", &m->queue_wait);
-    joule_strbuf_printf(b,
-                        "# HELP joule_prompt_tokens_total Prompt tokens processed.\n"
-                        "# TYPE joule_prompt_tokens_total counter\n"
-                        "joule_prompt_tokens_total %llu\n"
-                        "# HELP joule_generated_tokens_total Tokens generated.\n"
-                        "# TYPE joule_generated_tokens_total counter\n"
-                        "joule_generated_tokens_total %llu\n",
-                        (unsigned long long)m->prompt_tokens,
-                        (unsigned long long)m->generated_tokens);
-    joule_strbuf_printf(b,
-                        "# HELP joule_engine_prompt_seconds_total Engine time in prompt passes.\n"
-                        "# TYPE joule_engine_prompt_seconds_total counter\n"
-                        "joule_engine_prompt_seconds_total %.9g\n"
-                        "# HELP joule_engine_decode_seconds_total Engine time in decode steps.\n"
-                        "# TYPE joule_engine_decode_seconds_total counter\n"
-                        "joule_engine_decode_seconds_total %.9g\n",
-                        m->prompt_s, m->decode_s);
-    if (s->has_energy) {
-        joule_strbuf_puts(b, "# HELP joule_energy_joules_total Energy attributed to requests, by "
-                             "sensor source.\n# TYPE joule_energy_joules_total counter\n");
-        for (size_t i = 0; i < s->energy.n_sources; i++) {
-            joule_strbuf_puts(b, "joule_energy_joules_total{source=");
-            const char *nm = s->energy.source_names[i];
-            /* Prometheus label values escape like JSON strings for \ " and \n */
-            joule_strbuf_json_str(b, nm, strlen(nm));
-            joule_strbuf_printf(b, "} %.9g\n", m->energy_j[i]);
-        }
-    }
-    pthread_mutex_unlock(&m->mu);
-    joule_strbuf_printf(b,
-                        "# HELP joule_queue_depth Requests waiting for the engine.\n"
-                        "# TYPE joule_queue_depth gauge\njoule_queue_depth %d\n"
-                        "# HELP joule_queue_capacity Most requests that may wait.\n"
-                        "# TYPE joule_queue_capacity gauge\njoule_queue_capacity %d\n"
-                        "# HELP joule_engine_busy 1 while the engine runs a request.\n"
-                        "# TYPE joule_engine_busy gauge\njoule_engine_busy %d\n"
-                        "# HELP joule_requests_in_flight HTTP requests being handled.\n"
-                        "# TYPE joule_requests_in_flight gauge\njoule_requests_in_flight %d\n",
-                        qlen, s->p.max_queue, running, active);
 }
 
 /* ---- responses -------------------------------------------------------------- */
@@ -326,7 +80,7 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, struct conn *cx, int c
     }
     cx->code = code;
     cx->responded = 1;
-    account(cx->srv, cx);
+    server_account(cx->srv, cx);
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)code, r);
     MHD_destroy_response(r);
     return ret;
@@ -359,38 +113,6 @@ static enum MHD_Result send_error(struct MHD_Connection *c, struct conn *cx,
     return send_buf(c, cx, e->http, &b, "application/json");
 }
 
-static void set_error(struct joule_server_error *e, int http, const char *code, const char *param,
-                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void set_error(struct joule_server_error *e, int http, const char *code, const char *param,
-                      const char *fmt, ...)
-{
-    e->http = http;
-    e->code = code;
-    switch (http) {
-    case 401:
-        e->type = "authentication_error";
-        break;
-    case 404:
-        e->type = "not_found_error";
-        break;
-    case 500:
-        e->type = "server_error";
-        break;
-    case 503:
-        e->type = "service_unavailable_error";
-        break;
-    default:
-        e->type = "invalid_request_error";
-        break;
-    }
-    snprintf(e->param, sizeof e->param, "%s", param ? param : "");
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
-    va_end(ap);
-}
-
 static enum MHD_Result fail(struct MHD_Connection *c, struct conn *cx, int http, const char *code,
                             const char *param, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
@@ -399,260 +121,11 @@ static enum MHD_Result fail(struct MHD_Connection *c, struct conn *cx, int http,
                             const char *param, const char *fmt, ...)
 {
     struct joule_server_error e;
-    set_error(&e, http, code, param, "%s", "");
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e.message, sizeof e.message, fmt, ap);
+    joule_server_error_vset(&e, http, code, param, fmt, ap);
     va_end(ap);
     return send_error(c, cx, &e);
-}
-
-/* ---- jobs ------------------------------------------------------------------ */
-
-static void job_unref_locked(struct job *j)
-{
-    if (--j->refs > 0) return;
-    pthread_cond_destroy(&j->cv);
-    joule_completion_request_free(&j->req);
-    free(j->prompt);
-    free(j->ids);
-    joule_strbuf_free(&j->text);
-    joule_strbuf_free(&j->delta);
-    joule_strbuf_free(&j->out);
-    joule_detok_free(&j->detok);
-    free(j);
-}
-
-static void job_unref(struct job *j)
-{
-    struct joule_server *s = j->srv;
-    pthread_mutex_lock(&s->mu);
-    job_unref_locked(j);
-    pthread_mutex_unlock(&s->mu);
-}
-
-static int deadline_passed(const struct job *j)
-{
-    return j->deadline_ns && joule_now_ns() > j->deadline_ns;
-}
-
-static int is_cancelled(const struct job *j)
-{
-    return __atomic_load_n(&j->cancelled, __ATOMIC_RELAXED);
-}
-
-/* Append newly final text to j->text and apply the stop strings (worker). */
-static void append_text(struct job *j, const struct joule_strbuf *delta, int final)
-{
-    struct joule_server *s = j->srv;
-    pthread_mutex_lock(&s->mu);
-    joule_strbuf_append(&j->text, delta->data, delta->len);
-    long at =
-        j->req.n_stop ? joule_stop_find(&j->req, j->text.data, j->text.len, j->scan_from) : -1;
-    if (at >= 0) {
-        j->text.len = (size_t)at;
-        j->text.data[at] = '\0';
-        j->text_safe = j->text.len;
-        j->stop_hit = 1;
-    } else {
-        size_t maxstop = 0;
-        for (size_t i = 0; i < j->req.n_stop; i++)
-            if (j->req.stop_len[i] > maxstop) maxstop = j->req.stop_len[i];
-        j->scan_from = j->text.len >= maxstop ? j->text.len - maxstop + 1 : 0;
-        j->text_safe = final
-                           ? j->text.len
-                           : j->text.len - joule_stop_holdback(&j->req, j->text.data, j->text.len);
-    }
-    if (j->req.stream) pthread_cond_signal(&j->cv);
-    pthread_mutex_unlock(&s->mu);
-}
-
-/* Engine worker: called after each new token; non-zero stops generation. */
-static int on_token(void *user, int32_t tok)
-{
-    struct job *j = user;
-    if (j->n_ids < j->cap_ids) j->ids[j->n_ids++] = tok;
-    if (j->incremental) {
-        joule_strbuf_reset(&j->delta);
-        if (joule_detok_push(&j->detok, tok, &j->delta) != JOULE_OK) {
-            j->detok_error = 1;
-            return 1;
-        }
-        if (j->delta.len) append_text(j, &j->delta, 0);
-        if (j->stop_hit) return 1;
-    }
-    if (deadline_passed(j)) {
-        j->finish = "timeout";
-        return 1;
-    }
-    return is_cancelled(j);
-}
-
-static void run_job(struct joule_server *s, struct job *j)
-{
-    j->gen.on_token = on_token;
-    j->gen.user = j;
-    j->finish = NULL;
-    enum joule_status st = JOULE_OK;
-    if (j->incremental) st = joule_detok_init(&j->detok, &s->be, j->prompt, j->n_prompt);
-    struct joule_gen_result res = {0};
-    j->t_start_ns = joule_now_ns();
-    if (st == JOULE_OK) st = s->be.generate(s->be.user, j->prompt, j->n_prompt, &j->gen, &res);
-    j->t_end_ns = joule_now_ns();
-    if (st == JOULE_OK && j->detok_error) st = JOULE_ERR_INTERNAL;
-    if (st == JOULE_OK && j->incremental && !j->stop_hit) {
-        /* the text held back for a possible multi-byte character */
-        joule_strbuf_reset(&j->delta);
-        st = joule_detok_finish(&j->detok, &j->delta);
-        if (st == JOULE_OK) append_text(j, &j->delta, 1);
-    }
-    j->status = st;
-    if (st != JOULE_OK) {
-        j->http_err = st == JOULE_ERR_LIMIT ? 422 : 500;
-        snprintf(j->errmsg, sizeof j->errmsg, "generation failed: %s", joule_last_error());
-    } else {
-        /* the engine's list is the authority: it holds an EOS that on_token never sees */
-        if (res.n_ids <= j->cap_ids) {
-            memcpy(j->ids, res.ids, res.n_ids * sizeof *res.ids);
-            j->n_ids = res.n_ids;
-        }
-        j->prompt_ns = res.prompt_ns;
-        j->decode_ns = res.decode_ns;
-        if (j->stop_hit)
-            j->finish = "stop";
-        else if (!j->finish)
-            j->finish =
-                res.stop == JOULE_STOP_LENGTH || res.stop == JOULE_STOP_CONTEXT ? "length" : "stop";
-        if (s->has_energy && s->energy.energy_between(s->energy.user, j->t_start_ns, j->t_end_ns,
-                                                      j->energy_j) == JOULE_OK)
-            j->has_energy = 1;
-    }
-    joule_gen_result_free(&res);
-
-    struct metrics *m = &s->m;
-    pthread_mutex_lock(&m->mu);
-    hist_add(&m->queue_wait, (double)(j->t_start_ns - j->t_arrive_ns) * 1e-9);
-    if (st == JOULE_OK) {
-        m->prompt_tokens += j->n_prompt;
-        m->generated_tokens += j->n_ids;
-        m->prompt_s += (double)j->prompt_ns * 1e-9;
-        m->decode_s += (double)j->decode_ns * 1e-9;
-        if (j->has_energy)
-            for (size_t i = 0; i < s->energy.n_sources; i++)
-                m->energy_j[i] += j->energy_j[i];
-    }
-    pthread_mutex_unlock(&m->mu);
-}
-
-static void *worker_main(void *arg)
-{
-    struct joule_server *s = arg;
-    pthread_mutex_lock(&s->mu);
-    for (;;) {
-        /* the engine may be busy with a request run inline by its connection thread */
-        while (s->running || (!s->head && !s->stop_worker))
-            pthread_cond_wait(&s->work_cv, &s->mu);
-        if (!s->head) break;
-        struct job *j = s->head;
-        s->head = j->next;
-        if (!s->head) s->tail = NULL;
-        j->next = NULL;
-        s->queue_len--;
-        j->state = JOB_RUNNING;
-        s->running = 1;
-        int skip = is_cancelled(j) || deadline_passed(j);
-        pthread_mutex_unlock(&s->mu);
-        if (skip) {
-            j->status = JOULE_ERR_TIMEOUT;
-            j->http_err = 503;
-            snprintf(j->errmsg, sizeof j->errmsg, "the request timed out waiting for the engine");
-        } else {
-            run_job(s, j);
-        }
-        pthread_mutex_lock(&s->mu);
-        j->state = JOB_DONE;
-        s->running = 0;
-        pthread_cond_broadcast(&j->cv);
-        job_unref_locked(j);
-    }
-    pthread_mutex_unlock(&s->mu);
-    return NULL;
-}
-
-/* Admit `j` and wait until it runs (streams) or is done. Returns 0, or an
- * HTTP status (503) with *e filled when it was refused or timed out. */
-static int job_submit_wait(struct joule_server *s, struct job *j, struct joule_server_error *e)
-{
-    pthread_mutex_lock(&s->mu);
-    if (s->draining) {
-        pthread_mutex_unlock(&s->mu);
-        set_error(e, 503, "shutting_down", NULL, "the server is shutting down");
-        return 503;
-    }
-    if (s->queue_len >= s->p.max_queue) {
-        pthread_mutex_unlock(&s->mu);
-        set_error(e, 503, "queue_full", NULL, "the request queue is full (%d waiting); retry later",
-                  s->p.max_queue);
-        return 503;
-    }
-    if (!j->req.stream && !s->running && !s->head) {
-        /* The engine is idle and nobody waits: run the request on this
-         * connection thread, which saves two thread hand-offs (a wake-up of
-         * the worker and one of this thread) per request. The running flag
-         * keeps the engine to one thread at a time, as the queue does. */
-        s->running = 1;
-        j->state = JOB_RUNNING;
-        j->refs = 1;
-        pthread_mutex_unlock(&s->mu);
-        run_job(s, j);
-        pthread_mutex_lock(&s->mu);
-        j->state = JOB_DONE;
-        s->running = 0;
-        if (s->head) pthread_cond_signal(&s->work_cv);
-        pthread_mutex_unlock(&s->mu);
-        return 0;
-    }
-    j->refs = 2; /* connection + worker */
-    j->state = JOB_QUEUED;
-    if (s->tail)
-        s->tail->next = j;
-    else
-        s->head = j;
-    s->tail = j;
-    s->queue_len++;
-    pthread_cond_signal(&s->work_cv);
-    struct timespec ts = {0};
-    if (j->deadline_ns) {
-        int64_t wall = joule_wall_ns() + (j->deadline_ns - joule_now_ns());
-        ts.tv_sec = (time_t)(wall / 1000000000);
-        ts.tv_nsec = (long)(wall % 1000000000);
-    }
-    while (j->state == JOB_QUEUED || (j->state == JOB_RUNNING && !j->req.stream)) {
-        if (j->state == JOB_QUEUED && j->deadline_ns) {
-            if (pthread_cond_timedwait(&j->cv, &s->mu, &ts) == ETIMEDOUT &&
-                j->state == JOB_QUEUED) {
-                /* take it out of the queue ourselves */
-                struct job **pp = &s->head, *prev = NULL;
-                while (*pp && *pp != j)
-                    prev = *pp, pp = &(*pp)->next;
-                if (*pp) {
-                    *pp = j->next;
-                    if (s->tail == j) s->tail = prev;
-                    s->queue_len--;
-                    j->refs--; /* the worker will never see it */
-                }
-                pthread_mutex_unlock(&s->mu);
-                set_error(e, 503, "timeout", NULL,
-                          "the request timed out after %d s waiting for the engine",
-                          s->p.timeout_s);
-                return 503;
-            }
-        } else {
-            pthread_cond_wait(&j->cv, &s->mu);
-        }
-    }
-    pthread_mutex_unlock(&s->mu);
-    return 0;
 }
 
 /* ---- routes ---------------------------------------------------------------- */
@@ -778,7 +251,7 @@ static struct job *job_new(struct joule_server *s, enum joule_route route, int64
 static void job_discard(struct job *j) /* never admitted */
 {
     j->refs = 1;
-    job_unref_locked(j);
+    server_job_unref_locked(j);
 }
 
 /* Tokenize a text prompt into j->prompt; 0 or an HTTP status with *e. */
@@ -786,17 +259,18 @@ static int tokenize_prompt(struct joule_server *s, struct job *j, const char *te
                            const char *param, struct joule_server_error *e)
 {
     if (!s->be.encode) {
-        set_error(e, 400, NULL, param, "this model has no tokenizer: send token ids");
+        joule_server_set_error(e, 400, NULL, param, "this model has no tokenizer: send token ids");
         return 400;
     }
     size_t cap = (size_t)s->be.n_ctx + 1, n = 0;
     j->prompt = malloc(cap * sizeof *j->prompt);
     if (!j->prompt) {
-        set_error(e, 500, NULL, NULL, "out of memory");
+        joule_server_set_error(e, 500, NULL, NULL, "out of memory");
         return 500;
     }
     if (s->be.encode(s->be.user, text, len, j->prompt, cap, &n) != JOULE_OK) {
-        set_error(e, 400, NULL, param, "the prompt could not be tokenized: %s", joule_last_error());
+        joule_server_set_error(e, 400, NULL, param, "the prompt could not be tokenized: %s",
+                               joule_last_error());
         return 400;
     }
     j->n_prompt = n;
@@ -807,20 +281,22 @@ static int check_prompt(struct joule_server *s, struct job *j, const char *param
                         struct joule_server_error *e)
 {
     if (j->n_prompt == 0) {
-        set_error(e, 400, NULL, param, "the prompt has no tokens");
+        joule_server_set_error(e, 400, NULL, param, "the prompt has no tokens");
         return 400;
     }
     if (j->n_prompt >= (size_t)s->be.n_ctx) {
-        set_error(e, 422, "context_length_exceeded", param,
-                  "the prompt has %zu tokens; this model's context is %d tokens, which leaves "
-                  "no room to generate",
-                  j->n_prompt, s->be.n_ctx);
+        joule_server_set_error(
+            e, 422, "context_length_exceeded", param,
+            "the prompt has %zu tokens; this model's context is %d tokens, which leaves "
+            "no room to generate",
+            j->n_prompt, s->be.n_ctx);
         return 422;
     }
     for (size_t i = 0; i < j->n_prompt; i++)
         if (j->prompt[i] < 0 || j->prompt[i] >= s->be.n_vocab) {
-            set_error(e, 400, NULL, param, "token id %d is outside the vocabulary (%d)",
-                      (int)j->prompt[i], s->be.n_vocab);
+            joule_server_set_error(e, 400, NULL, param,
+                                   "token id %d is outside the vocabulary (%d)", (int)j->prompt[i],
+                                   s->be.n_vocab);
             return 400;
         }
     return 0;
@@ -831,7 +307,7 @@ static int alloc_ids(struct job *j, size_t cap, struct joule_server_error *e)
     j->cap_ids = cap ? cap : 1;
     j->ids = malloc(j->cap_ids * sizeof *j->ids);
     if (!j->ids) {
-        set_error(e, 500, NULL, NULL, "out of memory");
+        joule_server_set_error(e, 500, NULL, NULL, "out of memory");
         return 500;
     }
     return 0;
@@ -909,7 +385,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
         j->out_off = 0;
         if (j->phase == 2) {
             /* the last chunk follows this: count the request before the client can see it */
-            if (j->cx) account(s, j->cx);
+            if (j->cx) server_account(s, j->cx);
             return MHD_CONTENT_READER_END_OF_STREAM;
         }
         pthread_mutex_lock(&s->mu);
@@ -929,7 +405,8 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
             /* done: the rest of the text (held back for stop strings), then the last event */
             if (j->status != JOULE_OK) {
                 struct joule_server_error e;
-                set_error(&e, j->http_err ? j->http_err : 500, NULL, NULL, "%s", j->errmsg);
+                joule_server_set_error(&e, j->http_err ? j->http_err : 500, NULL, NULL, "%s",
+                                       j->errmsg);
                 joule_strbuf_puts(&j->out, "data: ");
                 error_json(&j->out, &e);
                 joule_strbuf_puts(&j->out, "\n\n");
@@ -965,7 +442,7 @@ static void stream_free(void *cls)
     struct joule_server *s = j->srv;
     pthread_mutex_lock(&s->mu);
     if (j->state != JOB_DONE) __atomic_store_n(&j->cancelled, 1, __ATOMIC_RELAXED);
-    job_unref_locked(j);
+    server_job_unref_locked(j);
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -979,8 +456,8 @@ static enum MHD_Result handle_completions(struct joule_server *s, struct MHD_Con
     if (joule_completion_request_parse(cx->body.data, cx->body.len, &j->req, &e) != JOULE_OK) {
         code = e.http;
     } else if (j->req.model && strcmp(j->req.model, s->model_name) != 0) {
-        set_error(&e, 404, "model_not_found", "model", "the model '%s' does not exist here",
-                  j->req.model);
+        joule_server_set_error(&e, 404, "model_not_found", "model",
+                               "the model '%s' does not exist here", j->req.model);
         code = 404;
     } else if (j->req.prompt_ids) {
         j->prompt = j->req.prompt_ids;
@@ -1013,7 +490,7 @@ static enum MHD_Result handle_completions(struct joule_server *s, struct MHD_Con
     }
     j->incremental = s->be.decode && (j->req.stream || j->req.n_stop > 0);
 
-    code = job_submit_wait(s, j, &e);
+    code = server_job_submit_wait(s, j, &e);
     if (code) {
         job_discard(j);
         return send_error(c, cx, &e);
@@ -1040,7 +517,7 @@ static enum MHD_Result handle_completions(struct joule_server *s, struct MHD_Con
     }
     enum MHD_Result ret;
     if (j->status != JOULE_OK) {
-        set_error(&e, j->http_err ? j->http_err : 500, NULL, NULL, "%s", j->errmsg);
+        joule_server_set_error(&e, j->http_err ? j->http_err : 500, NULL, NULL, "%s", j->errmsg);
         ret = send_error(c, cx, &e);
     } else {
         struct joule_strbuf text = {0};
@@ -1067,7 +544,7 @@ static enum MHD_Result handle_completions(struct joule_server *s, struct MHD_Con
         }
         joule_strbuf_free(&text);
     }
-    job_unref(j);
+    server_job_unref(j);
     return ret;
 }
 
@@ -1091,7 +568,8 @@ static enum MHD_Result handle_hf_models(struct joule_server *s, struct MHD_Conne
     int code = tokenize_prompt(s, j, text, text_len, "input_text", &e);
     if (!code) code = check_prompt(s, j, "input_text", &e);
     if (!code && !s->be.decode) {
-        set_error(&e, 400, NULL, NULL, "this model has no tokenizer to decode the prediction");
+        joule_server_set_error(&e, 400, NULL, NULL,
+                               "this model has no tokenizer to decode the prediction");
         code = 400;
     }
     /* as the study: generate(max_length=128), greedy. Like transformers, a
@@ -1106,14 +584,14 @@ static enum MHD_Result handle_hf_models(struct joule_server *s, struct MHD_Conne
         j->gen.max_length = STUDY_MAX_LENGTH;
     }
     if (!code) code = alloc_ids(j, STUDY_MAX_LENGTH, &e);
-    if (!code) code = job_submit_wait(s, j, &e);
+    if (!code) code = server_job_submit_wait(s, j, &e);
     if (code) {
         free(text);
         job_discard(j);
         return send_error(c, cx, &e);
     }
     if (j->status != JOULE_OK) {
-        set_error(&e, j->http_err ? j->http_err : 500, NULL, NULL, "%s", j->errmsg);
+        joule_server_set_error(&e, j->http_err ? j->http_err : 500, NULL, NULL, "%s", j->errmsg);
         ret = send_error(c, cx, &e);
     } else {
         /* prediction: the whole output sequence decoded, as
@@ -1147,7 +625,7 @@ static enum MHD_Result handle_hf_models(struct joule_server *s, struct MHD_Conne
         joule_strbuf_free(&pred);
     }
     free(text);
-    job_unref(j);
+    server_job_unref(j);
     return ret;
 }
 
@@ -1174,7 +652,7 @@ static enum MHD_Result handle_get(struct joule_server *s, struct MHD_Connection 
 {
     struct joule_strbuf b = {0};
     if (cx->route == JOULE_ROUTE_METRICS) {
-        metrics_render(s, &b);
+        server_metrics_render(s, &b);
         return send_buf(c, cx, 200, &b, "text/plain; version=0.0.4; charset=utf-8");
     }
     if (cx->route == JOULE_ROUTE_HEALTH) {
@@ -1284,7 +762,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     struct conn *cx = *con_cls;
     if (!cx) return;
     *con_cls = NULL;
-    account(s, cx); /* a stream the client left before its end */
+    server_account(s, cx); /* a stream the client left before its end */
     joule_strbuf_free(&cx->body);
     free(cx);
     pthread_mutex_lock(&s->mu);
@@ -1371,7 +849,7 @@ enum joule_status joule_server_start_backend(const struct joule_server_backend *
         joule_server_free(s);
         return st;
     }
-    if (pthread_create(&s->worker, NULL, worker_main, s) != 0) {
+    if (pthread_create(&s->worker, NULL, server_worker_main, s) != 0) {
         joule_server_free(s);
         return joule_errorf(JOULE_ERR_INTERNAL, "cannot start the engine worker thread");
     }

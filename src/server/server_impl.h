@@ -4,6 +4,7 @@
 #ifndef JOULE_SERVER_IMPL_H
 #define JOULE_SERVER_IMPL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,6 +54,15 @@ struct joule_server_error {
     char param[32];   /* "" = null */
     char message[256];
 };
+
+/* Fill *e: the OpenAI error type follows the HTTP status (401 authentication_error,
+ * 404 not_found_error, 500 server_error, 503 service_unavailable_error, else
+ * invalid_request_error); code and param may be NULL. */
+void joule_server_set_error(struct joule_server_error *e, int http, const char *code,
+                            const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void joule_server_error_vset(struct joule_server_error *e, int http, const char *code,
+                             const char *param, const char *fmt, va_list ap);
 
 #define JOULE_SERVER_MAX_STOP 16
 
