@@ -5,6 +5,8 @@
 #include "joule/report.h"
 #include "joule/stats.h"
 
+#include <stddef.h>
+
 enum { CAT_SMALL = 0, CAT_MEDIUM, CAT_LARGE, CAT_UNKNOWN, CAT_COUNT };
 
 struct rmodel {
@@ -53,5 +55,39 @@ static inline struct ranalysis *report_an(const struct joule_report *r, int metr
 }
 
 extern const char *const joule_report_cat_names[CAT_COUNT];
+
+/* ---- writing (write.c, table.c, plots.c) ---------------------------------------------- */
+
+struct joule_strbuf;
+
+/* A table of strings; row 0 is the header. */
+struct tbl {
+    size_t nr, nc;
+    char **c; /* nr × nc cells, row 0 is the header */
+    char caption[256];
+};
+
+int report_tbl_init(struct tbl *t, size_t nr, size_t nc, const char *caption); /* -1: no memory */
+void report_tbl_set(struct tbl *t, size_t r, size_t c, const char *s);
+const char *report_tbl_get(const struct tbl *t, size_t r, size_t c); /* "" when unset */
+void report_tbl_free(struct tbl *t);
+void report_tbl_md(const struct tbl *t, struct joule_strbuf *b);
+void report_tbl_csv(const struct tbl *t, struct joule_strbuf *b);
+void report_tbl_tex(const struct tbl *t, struct joule_strbuf *b);
+void report_tbl_html(const struct tbl *t, struct joule_strbuf *b);
+/* path from data via a temporary and rename(), without an fsync (reports are regenerated) */
+enum joule_status report_write_file(const char *path, const char *data, size_t len);
+/* DIR/NAME from b (an out-of-memory buffer is an error), likewise */
+enum joule_status report_write_buf(const char *dir, const char *name, struct joule_strbuf *b);
+/* DIR/tables/NAME.md, .csv and (unless no_tex) .tex */
+enum joule_status report_tbl_write(const struct tbl *t, const char *dir, const char *name,
+                                   int no_tex);
+
+/* The colour of model i in the plots and stats.json. */
+const char *report_model_color(size_t i);
+/* The SVG box plot of metric mt (without the XML declaration). */
+void report_svg_boxplot(const struct joule_report *r, int mt, struct joule_strbuf *b);
+/* A sorted copy of a cell's values (caller frees; NULL when empty or out of memory). */
+double *report_cell_sorted(const struct rcell *c);
 
 #endif

@@ -1,6 +1,6 @@
-/* Writing the report: tables (Markdown, CSV, LaTeX, HTML), SVG box plots, recommendations,
- * stats.json and a self-contained index.html. Everything shown is read from the analyses built
- * by report.c (stats module results) or from medians of the stored values. */
+/* Writing the report: its tables (table.c renders them), recommendations, stats.json and
+ * a self-contained index.html with the SVG box plots (plots.c). Everything shown is read from the
+ * analyses built by report.c (stats module results) or from medians of the stored values. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,16 +13,6 @@
 #include "util/fileio.h"
 
 /* ---- small helpers ---------------------------------------------------------------------- */
-
-static const char *const g_palette[] = {
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-    "#bcbd22", "#17becf", "#393b79", "#e7ba52", "#637939", "#843c39", "#7b4173", "#3182bd"};
-#define NPALETTE (sizeof g_palette / sizeof g_palette[0])
-
-static const char *model_color(size_t i)
-{
-    return g_palette[i % NPALETTE];
-}
 
 static void fmt_num(char *buf, size_t cap, double v)
 {
@@ -47,7 +37,7 @@ static void fmt_p(char *buf, size_t cap, double p)
 }
 
 /* A sorted copy of a cell's values (caller frees; NULL when empty or out of memory). */
-static double *cell_sorted(const struct rcell *c)
+double *report_cell_sorted(const struct rcell *c)
 {
     if (!c->n) return NULL;
     double *v = malloc(c->n * sizeof *v);
@@ -95,205 +85,6 @@ static int cat_present(const struct joule_report *r, int cat)
     return 0;
 }
 
-/* ---- tables ------------------------------------------------------------------------------ */
-
-struct tbl {
-    size_t nr, nc;
-    char **c; /* nr × nc cells, row 0 is the header */
-    char caption[256];
-};
-
-static int tbl_init(struct tbl *t, size_t nr, size_t nc, const char *caption)
-{
-    t->nr = nr;
-    t->nc = nc;
-    size_t cells = nr * nc;
-    t->c = calloc(cells > 0 ? cells : 1, sizeof *t->c);
-    snprintf(t->caption, sizeof t->caption, "%s", caption);
-    return t->c ? 0 : -1;
-}
-
-static void tbl_set(struct tbl *t, size_t r, size_t c, const char *s)
-{
-    size_t i = r * t->nc + c;
-    free(t->c[i]);
-    size_t n = strlen(s) + 1;
-    t->c[i] = malloc(n);
-    if (t->c[i]) memcpy(t->c[i], s, n);
-}
-
-static const char *tbl_get(const struct tbl *t, size_t r, size_t c)
-{
-    const char *s = t->c[r * t->nc + c];
-    return s ? s : "";
-}
-
-static void tbl_free(struct tbl *t)
-{
-    for (size_t i = 0; i < t->nr * t->nc; i++)
-        free(t->c[i]);
-    free(t->c);
-    t->c = NULL;
-}
-
-static void md_cell(struct joule_strbuf *b, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '|')
-            joule_strbuf_puts(b, "\\|");
-        else
-            joule_strbuf_printf(b, "%c", *s);
-    }
-}
-
-static void tbl_md(const struct tbl *t, struct joule_strbuf *b)
-{
-    joule_strbuf_printf(b, "**%s**\n\n", t->caption);
-    for (size_t r = 0; r < t->nr; r++) {
-        joule_strbuf_puts(b, "|");
-        for (size_t c = 0; c < t->nc; c++) {
-            joule_strbuf_puts(b, " ");
-            md_cell(b, tbl_get(t, r, c));
-            joule_strbuf_puts(b, " |");
-        }
-        joule_strbuf_puts(b, "\n");
-        if (r == 0) {
-            joule_strbuf_puts(b, "|");
-            for (size_t c = 0; c < t->nc; c++)
-                joule_strbuf_puts(b, c ? "---:|" : "---|");
-            joule_strbuf_puts(b, "\n");
-        }
-    }
-}
-
-static void tbl_csv(const struct tbl *t, struct joule_strbuf *b)
-{
-    for (size_t r = 0; r < t->nr; r++) {
-        for (size_t c = 0; c < t->nc; c++) {
-            const char *s = tbl_get(t, r, c);
-            if (!strcmp(s, "–")) s = ""; /* undefined: empty field */
-            if (c) joule_strbuf_puts(b, ",");
-            if (strpbrk(s, ",\"\n")) {
-                joule_strbuf_puts(b, "\"");
-                for (; *s; s++)
-                    joule_strbuf_printf(b, *s == '"' ? "\"\"" : "%c", *s);
-                joule_strbuf_puts(b, "\"");
-            } else {
-                joule_strbuf_puts(b, s);
-            }
-        }
-        joule_strbuf_puts(b, "\n");
-    }
-}
-
-static void tex_escape(struct joule_strbuf *b, const char *s)
-{
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (strchr("&%$#_{}", *s))
-            joule_strbuf_printf(b, "\\%c", *s);
-        else if (*s == '~')
-            joule_strbuf_puts(b, "\\textasciitilde{}");
-        else if (*s == '^')
-            joule_strbuf_puts(b, "\\textasciicircum{}");
-        else if (*s == '\\')
-            joule_strbuf_puts(b, "\\textbackslash{}");
-        else if (ch == 0xE2 && (unsigned char)s[1] == 0x80 && (unsigned char)s[2] == 0x93) {
-            joule_strbuf_puts(b, "--"); /* the en dash used for undefined cells */
-            s += 2;
-        } else
-            joule_strbuf_printf(b, "%c", *s);
-    }
-}
-
-static void tbl_tex(const struct tbl *t, struct joule_strbuf *b)
-{
-    joule_strbuf_puts(b, "\\begin{table}[ht]\n\\centering\n\\caption{");
-    tex_escape(b, t->caption);
-    joule_strbuf_puts(b, "}\n\\begin{tabular}{l");
-    for (size_t c = 1; c < t->nc; c++)
-        joule_strbuf_puts(b, "r");
-    joule_strbuf_puts(b, "}\n\\hline\n");
-    for (size_t r = 0; r < t->nr; r++) {
-        for (size_t c = 0; c < t->nc; c++) {
-            if (c) joule_strbuf_puts(b, " & ");
-            tex_escape(b, tbl_get(t, r, c));
-        }
-        joule_strbuf_puts(b, r == 0 ? " \\\\\n\\hline\n" : " \\\\\n");
-    }
-    joule_strbuf_puts(b, "\\hline\n\\end{tabular}\n\\end{table}\n");
-}
-
-static void tbl_html(const struct tbl *t, struct joule_strbuf *b)
-{
-    joule_strbuf_puts(b, "<table>\n<caption>");
-    joule_strbuf_html(b, t->caption);
-    joule_strbuf_puts(b, "</caption>\n");
-    for (size_t r = 0; r < t->nr; r++) {
-        joule_strbuf_puts(b, "<tr>");
-        for (size_t c = 0; c < t->nc; c++) {
-            joule_strbuf_puts(b, r == 0 ? "<th>" : "<td>");
-            joule_strbuf_html(b, tbl_get(t, r, c));
-            joule_strbuf_puts(b, r == 0 ? "</th>" : "</td>");
-        }
-        joule_strbuf_puts(b, "</tr>\n");
-    }
-    joule_strbuf_puts(b, "</table>\n");
-}
-
-/* Write via a temporary file and rename() (readers never see half a file) but without the
- * fsync of joule_write_file_atomic: a report is regenerated at will, and ~100 fsyncs would cost
- * more than the whole analysis. */
-static enum joule_status write_file(const char *path, const char *data, size_t len)
-{
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return joule_errorf(JOULE_ERR_IO, "cannot write %s", tmp);
-    int bad = fwrite(data, 1, len, f) != len;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        remove(tmp);
-        return joule_errorf(JOULE_ERR_IO, "cannot write %s", path);
-    }
-    return JOULE_OK;
-}
-
-static enum joule_status write_buf(const char *dir, const char *name, struct joule_strbuf *b)
-{
-    char path[4096];
-    if (b->oom) return joule_errorf(JOULE_ERR_NOMEM, "report: out of memory writing %s", name);
-    enum joule_status st = joule_path_join(path, sizeof path, dir, name);
-    if (!st) st = write_file(path, b->data ? b->data : "", b->len);
-    return st;
-}
-
-/* tables/<name>.md, .csv and (unless no_tex) .tex */
-static enum joule_status tbl_write(const struct tbl *t, const char *dir, const char *name,
-                                   int no_tex)
-{
-    char fn[512];
-    struct joule_strbuf b = {0};
-    enum joule_status st;
-    tbl_md(t, &b);
-    snprintf(fn, sizeof fn, "tables/%s.md", name);
-    st = write_buf(dir, fn, &b);
-    b.len = 0;
-    if (!st) {
-        tbl_csv(t, &b);
-        snprintf(fn, sizeof fn, "tables/%s.csv", name);
-        st = write_buf(dir, fn, &b);
-        b.len = 0;
-    }
-    if (!st && !no_tex) {
-        tbl_tex(t, &b);
-        snprintf(fn, sizeof fn, "tables/%s.tex", name);
-        st = write_buf(dir, fn, &b);
-    }
-    joule_strbuf_free(&b);
-    return st;
-}
-
 /* ---- the tables of the report ----------------------------------------------------------- */
 
 /* Medians by model-size category in the layout of the study's Tables 4 and 5: one row per
@@ -305,24 +96,24 @@ static int medians_table(const struct joule_report *r, struct tbl *t)
         if (metric_has_data(r, mt))
             for (int cat = 0; cat <= CAT_COUNT; cat++)
                 if (cat == CAT_COUNT || cat_present(r, cat)) rows++;
-    if (tbl_init(t, rows, 2 + r->nconfs,
-                 "Medians over repetitions and models, by model-size category"))
+    if (report_tbl_init(t, rows, 2 + r->nconfs,
+                        "Medians over repetitions and models, by model-size category"))
         return -1;
-    tbl_set(t, 0, 0, "metric");
-    tbl_set(t, 0, 1, "models");
+    report_tbl_set(t, 0, 0, "metric");
+    report_tbl_set(t, 0, 1, "models");
     for (size_t c = 0; c < r->nconfs; c++)
-        tbl_set(t, 0, 2 + c, r->confs[c].name);
+        report_tbl_set(t, 0, 2 + c, r->confs[c].name);
     size_t row = 1;
     char buf[64];
     for (int mt = 0; mt < JOULE_REPORT_METRIC_COUNT; mt++) {
         if (!metric_has_data(r, mt)) continue;
         for (int cat = 0; cat <= CAT_COUNT; cat++) {
             if (cat != CAT_COUNT && !cat_present(r, cat)) continue;
-            tbl_set(t, row, 0, joule_report_metric_label(mt));
-            tbl_set(t, row, 1, cat == CAT_COUNT ? "all" : joule_report_cat_names[cat]);
+            report_tbl_set(t, row, 0, joule_report_metric_label(mt));
+            report_tbl_set(t, row, 1, cat == CAT_COUNT ? "all" : joule_report_cat_names[cat]);
             for (size_t c = 0; c < r->nconfs; c++) {
                 fmt_num(buf, sizeof buf, pooled_median(r, mt, cat, c));
-                tbl_set(t, row, 2 + c, buf);
+                report_tbl_set(t, row, 2 + c, buf);
             }
             row++;
         }
@@ -340,12 +131,12 @@ static int savings_table(const struct joule_report *r, int mt, struct tbl *t)
     char cap[200];
     snprintf(cap, sizeof cap, "%s: savings of a against b in %% of b, (b - a)/b x 100, on medians",
              joule_report_metric_label(mt));
-    if (tbl_init(t, 1 + pairs, 2 + (size_t)nc, cap)) return -1;
-    tbl_set(t, 0, 0, "a");
-    tbl_set(t, 0, 1, "b");
+    if (report_tbl_init(t, 1 + pairs, 2 + (size_t)nc, cap)) return -1;
+    report_tbl_set(t, 0, 0, "a");
+    report_tbl_set(t, 0, 1, "b");
     for (int i = 0; i < nc; i++)
-        tbl_set(t, 0, 2 + (size_t)i,
-                cats[i] == CAT_COUNT ? "all" : joule_report_cat_names[cats[i]]);
+        report_tbl_set(t, 0, 2 + (size_t)i,
+                       cats[i] == CAT_COUNT ? "all" : joule_report_cat_names[cats[i]]);
     double med[CAT_COUNT + 1][64];
     for (int i = 0; i < nc; i++)
         for (size_t c = 0; c < r->nconfs; c++)
@@ -355,15 +146,15 @@ static int savings_table(const struct joule_report *r, int mt, struct tbl *t)
     for (size_t a = 0; a < r->nconfs; a++)
         for (size_t b = 0; b < r->nconfs; b++) {
             if (a == b) continue;
-            tbl_set(t, row, 0, r->confs[a].name);
-            tbl_set(t, row, 1, r->confs[b].name);
+            report_tbl_set(t, row, 0, r->confs[a].name);
+            report_tbl_set(t, row, 1, r->confs[b].name);
             for (int i = 0; i < nc; i++) {
                 double s = joule_stats_savings_pct(med[i][a], med[i][b]);
                 if (isfinite(s))
                     snprintf(buf, sizeof buf, "%.2f", s);
                 else
                     snprintf(buf, sizeof buf, "–");
-                tbl_set(t, row, 2 + (size_t)i, buf);
+                report_tbl_set(t, row, 2 + (size_t)i, buf);
             }
             row++;
         }
@@ -382,16 +173,16 @@ static int median_ci_table(const struct joule_report *r, int mt, struct tbl *t)
     char cap[200];
     snprintf(cap, sizeof cap, "%s: median per model and configuration [%g%% bootstrap CI]",
              joule_report_metric_label(mt), 100.0 * joule_stats_default_params().ci_level);
-    if (tbl_init(t, 1 + r->nmodels, 1 + r->nconfs, cap)) return -1;
-    tbl_set(t, 0, 0, "model");
+    if (report_tbl_init(t, 1 + r->nmodels, 1 + r->nconfs, cap)) return -1;
+    report_tbl_set(t, 0, 0, "model");
     for (size_t c = 0; c < r->nconfs; c++)
-        tbl_set(t, 0, 1 + c, r->confs[c].name);
+        report_tbl_set(t, 0, 1 + c, r->confs[c].name);
     char buf[128], a[32], b[32], m[32];
     for (size_t mi = 0; mi < r->nmodels; mi++) {
         const struct ranalysis *an = report_an(r, mt, mi);
-        tbl_set(t, 1 + mi, 0, r->models[mi].name);
+        report_tbl_set(t, 1 + mi, 0, r->models[mi].name);
         for (size_t c = 0; c < r->nconfs; c++)
-            tbl_set(t, 1 + mi, 1 + c, "–");
+            report_tbl_set(t, 1 + mi, 1 + c, "–");
         if (!an->ok) continue;
         for (size_t i = 0; i < an->nconf; i++) {
             fmt_num(m, sizeof m, an->a.describe[i].median);
@@ -402,7 +193,7 @@ static int median_ci_table(const struct joule_report *r, int mt, struct tbl *t)
             } else {
                 snprintf(buf, sizeof buf, "%s", m);
             }
-            tbl_set(t, 1 + mi, 1 + an->conf[i], buf);
+            report_tbl_set(t, 1 + mi, 1 + an->conf[i], buf);
         }
     }
     return 0;
@@ -414,36 +205,36 @@ static int tests_table(const struct joule_report *r, int mt, struct tbl *t)
     char cap[200];
     snprintf(cap, sizeof cap, "%s: test per model across configurations (alpha %g)",
              joule_report_metric_label(mt), r->params.alpha);
-    if (tbl_init(t, 1 + r->nmodels, 7, cap)) return -1;
+    if (report_tbl_init(t, 1 + r->nmodels, 7, cap)) return -1;
     const char *hdr[7] = {"model",     "size",        "configs",          "procedure",
                           "omnibus p", "effect size", "significant pairs"};
     for (int c = 0; c < 7; c++)
-        tbl_set(t, 0, (size_t)c, hdr[c]);
+        report_tbl_set(t, 0, (size_t)c, hdr[c]);
     char buf[128];
     for (size_t m = 0; m < r->nmodels; m++) {
         const struct ranalysis *a = report_an(r, mt, m);
-        tbl_set(t, 1 + m, 0, r->models[m].name);
-        tbl_set(t, 1 + m, 1, joule_report_cat_names[r->models[m].cat]);
+        report_tbl_set(t, 1 + m, 0, r->models[m].name);
+        report_tbl_set(t, 1 + m, 1, joule_report_cat_names[r->models[m].cat]);
         snprintf(buf, sizeof buf, "%zu", a->nconf);
-        tbl_set(t, 1 + m, 2, buf);
+        report_tbl_set(t, 1 + m, 2, buf);
         if (!a->ok) {
-            tbl_set(t, 1 + m, 3, "– (fewer than 2 configurations)");
+            report_tbl_set(t, 1 + m, 3, "– (fewer than 2 configurations)");
             continue;
         }
         int par = a->a.procedure == JOULE_STATS_PARAMETRIC;
-        tbl_set(t, 1 + m, 3, par ? "Welch + Games-Howell" : "Kruskal-Wallis + Dunn (Holm)");
+        report_tbl_set(t, 1 + m, 3, par ? "Welch + Games-Howell" : "Kruskal-Wallis + Dunn (Holm)");
         fmt_p(buf, sizeof buf, a->a.omnibus_p);
-        tbl_set(t, 1 + m, 4, buf);
+        report_tbl_set(t, 1 + m, 4, buf);
         double es = par ? a->a.eta2 : a->a.kruskal.epsilon2;
         char num[32];
         fmt_num(num, sizeof num, es);
         snprintf(buf, sizeof buf, "%s = %s", par ? "eta2" : "epsilon2", num);
-        tbl_set(t, 1 + m, 5, buf);
+        report_tbl_set(t, 1 + m, 5, buf);
         size_t sig = 0;
         for (size_t i = 0; i < a->a.npairs; i++)
             sig += a->a.pair_p[i] < r->params.alpha;
         snprintf(buf, sizeof buf, "%zu of %zu", sig, a->a.npairs);
-        tbl_set(t, 1 + m, 6, buf);
+        report_tbl_set(t, 1 + m, 6, buf);
     }
     return 0;
 }
@@ -455,11 +246,11 @@ static int pairs_table(const struct joule_report *r, struct tbl *t)
     for (int mt = 0; mt < JOULE_REPORT_METRIC_COUNT; mt++)
         for (size_t m = 0; m < r->nmodels; m++)
             if (report_an(r, mt, m)->ok) rows += report_an(r, mt, m)->a.npairs;
-    if (tbl_init(t, rows, 9, "Pairwise comparisons (p of the chosen procedure)")) return -1;
+    if (report_tbl_init(t, rows, 9, "Pairwise comparisons (p of the chosen procedure)")) return -1;
     const char *hdr[9] = {"metric",   "model",    "a", "b",          "procedure",
                           "median a", "median b", "p", "significant"};
     for (int c = 0; c < 9; c++)
-        tbl_set(t, 0, (size_t)c, hdr[c]);
+        report_tbl_set(t, 0, (size_t)c, hdr[c]);
     size_t row = 1;
     char buf[64];
     for (int mt = 0; mt < JOULE_REPORT_METRIC_COUNT; mt++)
@@ -469,18 +260,18 @@ static int pairs_table(const struct joule_report *r, struct tbl *t)
             int par = a->a.procedure == JOULE_STATS_PARAMETRIC;
             for (size_t i = 0; i < a->a.npairs; i++, row++) {
                 size_t ga = a->a.games_howell[i].a, gb = a->a.games_howell[i].b;
-                tbl_set(t, row, 0, joule_report_metric_key(mt));
-                tbl_set(t, row, 1, r->models[m].name);
-                tbl_set(t, row, 2, a->a.names[ga]);
-                tbl_set(t, row, 3, a->a.names[gb]);
-                tbl_set(t, row, 4, par ? "games-howell" : "dunn-holm");
+                report_tbl_set(t, row, 0, joule_report_metric_key(mt));
+                report_tbl_set(t, row, 1, r->models[m].name);
+                report_tbl_set(t, row, 2, a->a.names[ga]);
+                report_tbl_set(t, row, 3, a->a.names[gb]);
+                report_tbl_set(t, row, 4, par ? "games-howell" : "dunn-holm");
                 fmt_num(buf, sizeof buf, a->a.describe[ga].median);
-                tbl_set(t, row, 5, buf);
+                report_tbl_set(t, row, 5, buf);
                 fmt_num(buf, sizeof buf, a->a.describe[gb].median);
-                tbl_set(t, row, 6, buf);
+                report_tbl_set(t, row, 6, buf);
                 snprintf(buf, sizeof buf, "%.6g", a->a.pair_p[i]);
-                tbl_set(t, row, 7, isfinite(a->a.pair_p[i]) ? buf : "–");
-                tbl_set(t, row, 8, a->a.pair_p[i] < r->params.alpha ? "yes" : "no");
+                report_tbl_set(t, row, 7, isfinite(a->a.pair_p[i]) ? buf : "–");
+                report_tbl_set(t, row, 8, a->a.pair_p[i] < r->params.alpha ? "yes" : "no");
             }
         }
     return 0;
@@ -567,7 +358,7 @@ static void recommendations(const struct joule_report *r, struct joule_strbuf *h
             size_t n = 0;
             for (size_t m = 0; m < r->nmodels && n < MAX_MODELS_REC; m++) {
                 const struct rcell *cell = report_cell(r, mt, m, c);
-                double *v = cell_sorted(cell);
+                double *v = report_cell_sorted(cell);
                 if (!v) continue;
                 med[n++] = joule_stats_quantile_sorted(v, cell->n, 0.5);
                 free(v);
@@ -639,174 +430,6 @@ static void recommendations(const struct joule_report *r, struct joule_strbuf *h
     }
 }
 
-/* ---- SVG box plots ---------------------------------------------------------------------- */
-
-struct yscale {
-    int log;
-    double lo, hi; /* in data units (log: positive) */
-    double py0, py1;
-};
-
-static double ymap(const struct yscale *s, double v)
-{
-    double a = s->log ? log10(s->lo) : s->lo, b = s->log ? log10(s->hi) : s->hi;
-    double x = s->log ? log10(v) : v;
-    if (b == a) return 0.5 * (s->py0 + s->py1);
-    return s->py1 - (x - a) / (b - a) * (s->py1 - s->py0);
-}
-
-static void svg_boxplot(const struct joule_report *r, int mt, struct joule_strbuf *b)
-{
-    size_t nm = r->nmodels, ncf = r->nconfs;
-    double slot = nm * 12.0 + 16.0;
-    if (slot < 70.0) slot = 70.0;
-    double x0 = 80.0, plot_w = slot * (double)ncf;
-    double width = x0 + plot_w + 20.0;
-    /* narrow plots for few configurations, so that the page shows them side by side; the
-     * legend takes up to 3 columns of 290 px, as many as the width holds */
-    if (width < 440.0) width = 440.0;
-    size_t legend_cols = (size_t)((width - x0) / 290.0);
-    if (legend_cols < 1) legend_cols = 1;
-    if (legend_cols > 3) legend_cols = 3;
-    size_t legend_rows = (nm + legend_cols - 1) / legend_cols;
-    double y0 = 30.0, y1 = 330.0, height = y1 + 60.0 + 18.0 * (double)legend_rows;
-    double lo = INFINITY, hi = -INFINITY;
-    for (size_t m = 0; m < nm; m++)
-        for (size_t c = 0; c < ncf; c++) {
-            const struct rcell *cell = report_cell(r, mt, m, c);
-            for (size_t i = 0; i < cell->n; i++) {
-                if (cell->v[i] < lo) lo = cell->v[i];
-                if (cell->v[i] > hi) hi = cell->v[i];
-            }
-        }
-    struct yscale ys = {0, lo, hi, y0, y1};
-    /* log scale only where the decades are representable (10^floor .. 10^ceil finite, > 0) */
-    if (lo >= 1e-300 && hi <= 1e300 && hi / lo > 50.0) {
-        ys.log = 1;
-        ys.lo = pow(10.0, floor(log10(lo)));
-        ys.hi = pow(10.0, ceil(log10(hi)));
-    } else {
-        double span = hi - lo;
-        if (!(span > 0)) span = fabs(hi) > 0 ? fabs(hi) * 0.1 : 1.0;
-        ys.lo = lo - 0.05 * span;
-        ys.hi = hi + 0.05 * span;
-        if (lo >= 0 && ys.lo < 0) ys.lo = 0;
-    }
-    joule_strbuf_printf(
-        b,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"boxplot\" width=\"%.0f\" "
-        "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" "
-        "font-size=\"11\">\n",
-        width, height, width, height);
-    joule_strbuf_printf(b,
-                        "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"#ffffff\"/>\n",
-                        width, height);
-    joule_strbuf_puts(b, "<text x=\"10\" y=\"18\" font-size=\"14\" font-weight=\"bold\">");
-    joule_strbuf_html(b, joule_report_metric_label(mt));
-    joule_strbuf_printf(b, "%s%s</text>\n", ys.log ? " (log scale)" : "",
-                        r->estimated[mt] ? " (estimated: no energy counter)" : "");
-    /* axes and ticks */
-    joule_strbuf_printf(b,
-                        "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\"/>\n"
-                        "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\"/>\n",
-                        x0, y0, x0, y1, x0, y1, x0 + plot_w, y1);
-    if (ys.log) {
-        for (double t = ys.lo; t <= ys.hi * 1.0001 && t > 0 && isfinite(t); t *= 10.0) {
-            double y = ymap(&ys, t);
-            joule_strbuf_printf(
-                b,
-                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
-                "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",
-                x0, y, x0 + plot_w, y, x0 - 4, y + 4, t);
-        }
-    } else {
-        double span = ys.hi - ys.lo, step = pow(10.0, floor(log10(span / 5.0)));
-        if (span / step > 10) step *= 2;
-        if (span / step > 10) step *= 2.5;
-        /* at most a few dozen ticks: with extreme values the step can be below the values'
-         * precision (t += step would not move) or not finite */
-        int ticks = 0;
-        for (double t = ceil(ys.lo / step) * step; t <= ys.hi + 1e-9 * span && ticks < 50;
-             t += step, ticks++) {
-            double y = ymap(&ys, t);
-            joule_strbuf_printf(
-                b,
-                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
-                "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",
-                x0, y, x0 + plot_w, y, x0 - 4, y + 4, fabs(t) < 1e-12 * span ? 0.0 : t);
-        }
-    }
-    /* one slot per configuration, one box per model in it */
-    double bw = (slot - 16.0) / (double)(nm ? nm : 1);
-    for (size_t c = 0; c < ncf; c++) {
-        double sx = x0 + slot * (double)c;
-        joule_strbuf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">", sx + slot / 2,
-                            y1 + 16);
-        joule_strbuf_html(b, r->confs[c].name);
-        joule_strbuf_puts(b, "</text>\n");
-        if (c)
-            joule_strbuf_printf(
-                b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n", sx,
-                y0, sx, y1);
-        for (size_t m = 0; m < nm; m++) {
-            const struct rcell *cell = report_cell(r, mt, m, c);
-            double *v = cell_sorted(cell);
-            if (!v) continue;
-            size_t n = cell->n;
-            double q1 = joule_stats_quantile_sorted(v, n, 0.25),
-                   med = joule_stats_quantile_sorted(v, n, 0.5),
-                   q3 = joule_stats_quantile_sorted(v, n, 0.75), iqr = q3 - q1;
-            double wlo = q1, whi = q3;
-            for (size_t i = 0; i < n; i++)
-                if (v[i] >= q1 - 1.5 * iqr) {
-                    wlo = v[i];
-                    break;
-                }
-            for (size_t i = n; i-- > 0;)
-                if (v[i] <= q3 + 1.5 * iqr) {
-                    whi = v[i];
-                    break;
-                }
-            double cx = sx + 8.0 + bw * ((double)m + 0.5), hw = bw * 0.38;
-            const char *col = model_color(m);
-            double yq1 = ymap(&ys, q1), yq3 = ymap(&ys, q3);
-            double hbox = yq1 - yq3;
-            if (hbox < 1.0) hbox = 1.0;
-            joule_strbuf_printf(
-                b,
-                "<g><title>%s, %s: median %.4g (n = %zu)</title>"
-                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>"
-                "<rect class=\"box\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
-                "height=\"%.1f\" fill=\"%s\" stroke=\"#333\"/>"
-                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\" "
-                "stroke-width=\"2\"/>",
-                r->models[m].name, r->confs[c].name, med, n, cx, ymap(&ys, wlo), cx, ymap(&ys, whi),
-                cx - hw, yq3, 2 * hw, hbox, col, cx - hw, ymap(&ys, med), cx + hw, ymap(&ys, med));
-            for (size_t i = 0; i < n; i++)
-                if (v[i] < wlo || v[i] > whi)
-                    joule_strbuf_printf(b,
-                                        "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2\" fill=\"none\" "
-                                        "stroke=\"%s\"/>",
-                                        cx, ymap(&ys, v[i]), col);
-            joule_strbuf_puts(b, "</g>\n");
-            free(v);
-        }
-    }
-    /* legend: one colour per model */
-    for (size_t m = 0; m < nm; m++) {
-        double lx = x0 + 290.0 * (double)(m % legend_cols),
-               ly = y1 + 40.0 + 18.0 * (double)(m / legend_cols);
-        joule_strbuf_printf(
-            b,
-            "<rect class=\"legend\" x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" "
-            "fill=\"%s\"/><text x=\"%.1f\" y=\"%.1f\">",
-            lx, ly - 10, model_color(m), lx + 16, ly);
-        joule_strbuf_html(b, r->models[m].name);
-        joule_strbuf_printf(b, " (%s)</text>\n", joule_report_cat_names[r->models[m].cat]);
-    }
-    joule_strbuf_puts(b, "</svg>\n");
-}
-
 /* ---- stats.json ------------------------------------------------------------------------- */
 
 static cJSON *stats_json(const struct joule_report *r)
@@ -831,7 +454,7 @@ static cJSON *stats_json(const struct joule_report *r)
             o, "params_m",
             joule_stats_json_num(r->models[m].params_m > 0 ? r->models[m].params_m : NAN));
         cJSON_AddStringToObject(o, "category", joule_report_cat_names[r->models[m].cat]);
-        cJSON_AddStringToObject(o, "color", model_color(m));
+        cJSON_AddStringToObject(o, "color", report_model_color(m));
         cJSON_AddItemToArray(models, o);
     }
     cJSON *confs = cJSON_AddArrayToObject(root, "configurations");
@@ -923,15 +546,15 @@ enum joule_status joule_report_write(const struct joule_report *r, const char *d
     cJSON *root = stats_json(r);
     cJSON *recs = cJSON_AddArrayToObject(root, "recommendations");
     recommendations(r, &html, &md, recs);
-    if (!st) st = write_buf(dir, "tables/recommendations.md", &md);
+    if (!st) st = report_write_buf(dir, "tables/recommendations.md", &md);
 
     struct tbl t = {0};
     joule_strbuf_puts(&html, "<h2>Medians by model size</h2>\n");
     if (!st && medians_table(r, &t) == 0) {
-        tbl_html(&t, &html);
-        st = tbl_write(&t, dir, "medians", 0);
+        report_tbl_html(&t, &html);
+        st = report_tbl_write(&t, dir, "medians", 0);
     }
-    tbl_free(&t);
+    report_tbl_free(&t);
 
     joule_strbuf_puts(&html, "<h2>Box plots</h2>\n<div class=\"plots\">\n");
     for (int mt = 0; mt < JOULE_REPORT_METRIC_COUNT && !st; mt++) {
@@ -939,10 +562,10 @@ enum joule_status joule_report_write(const struct joule_report *r, const char *d
         svg.len = 0;
         joule_strbuf_puts(&svg, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         size_t start = svg.len;
-        svg_boxplot(r, mt, &svg);
+        report_svg_boxplot(r, mt, &svg);
         char fn[256];
         snprintf(fn, sizeof fn, "plots/%s.svg", joule_report_metric_key(mt));
-        st = write_buf(dir, fn, &svg);
+        st = report_write_buf(dir, fn, &svg);
         joule_strbuf_printf(&html, "<div class=\"plot\" id=\"plot-%s\">\n",
                             joule_report_metric_key(mt));
         if (svg.data) joule_strbuf_puts(&html, svg.data + start);
@@ -963,30 +586,30 @@ enum joule_status joule_report_write(const struct joule_report *r, const char *d
                 "energy model (no hardware counter on the machine), not a measurement.</p>\n",
                 r->estimated[mt]);
         if (tests_table(r, mt, &t) == 0) {
-            tbl_html(&t, &html);
+            report_tbl_html(&t, &html);
             snprintf(name, sizeof name, "tests_%s", joule_report_metric_key(mt));
-            st = tbl_write(&t, dir, name, 0);
+            st = report_tbl_write(&t, dir, name, 0);
         }
-        tbl_free(&t);
+        report_tbl_free(&t);
         if (!st && median_ci_table(r, mt, &t) == 0) {
-            tbl_html(&t, &html);
+            report_tbl_html(&t, &html);
             snprintf(name, sizeof name, "medians_%s", joule_report_metric_key(mt));
-            st = tbl_write(&t, dir, name, 0);
+            st = report_tbl_write(&t, dir, name, 0);
         }
-        tbl_free(&t);
+        report_tbl_free(&t);
         if (!st && savings_table(r, mt, &t) == 0) {
-            tbl_html(&t, &html);
+            report_tbl_html(&t, &html);
             snprintf(name, sizeof name, "savings_%s", joule_report_metric_key(mt));
-            st = tbl_write(&t, dir, name, 0);
+            st = report_tbl_write(&t, dir, name, 0);
         }
-        tbl_free(&t);
+        report_tbl_free(&t);
     }
-    if (!st && pairs_table(r, &t) == 0) st = tbl_write(&t, dir, "pairs", 1);
-    tbl_free(&t);
+    if (!st && pairs_table(r, &t) == 0) st = report_tbl_write(&t, dir, "pairs", 1);
+    report_tbl_free(&t);
     joule_strbuf_puts(&html,
                       "<p class=\"note\">Files: stats.json, tables/*.md|csv|tex, plots/*.svg.</p>\n"
                       "</body></html>\n");
-    if (!st) st = write_buf(dir, "index.html", &html);
+    if (!st) st = report_write_buf(dir, "index.html", &html);
     if (!st) {
         char *js = cJSON_Print(root);
         if (!js)
@@ -994,7 +617,7 @@ enum joule_status joule_report_write(const struct joule_report *r, const char *d
         else {
             char path[4096];
             st = joule_path_join(path, sizeof path, dir, "stats.json");
-            if (!st) st = write_file(path, js, strlen(js));
+            if (!st) st = report_write_file(path, js, strlen(js));
             free(js);
         }
     }

@@ -183,8 +183,9 @@ int server_job_submit_wait(struct joule_server *s, struct job *j, struct joule_s
     }
     if (s->queue_len >= s->p.max_queue) {
         pthread_mutex_unlock(&s->mu);
-        joule_server_set_error(e, 503, "queue_full", NULL, "the request queue is full (%d waiting); retry later",
-                  s->p.max_queue);
+        joule_server_set_error(e, 503, "queue_full", NULL,
+                               "the request queue is full (%d waiting); retry later",
+                               s->p.max_queue);
         return 503;
     }
     if (!j->req.stream && !s->running && !s->head) {
@@ -235,8 +236,8 @@ int server_job_submit_wait(struct joule_server *s, struct job *j, struct joule_s
                 }
                 pthread_mutex_unlock(&s->mu);
                 joule_server_set_error(e, 503, "timeout", NULL,
-                          "the request timed out after %d s waiting for the engine",
-                          s->p.timeout_s);
+                                       "the request timed out after %d s waiting for the engine",
+                                       s->p.timeout_s);
                 return 503;
             }
         } else {
