@@ -12,3 +12,9 @@ if(EXISTS ${PROJECT_SOURCE_DIR}/tests/fake_nvml.c)
     add_dependencies(test_bench fake_nvml)
     target_compile_definitions(test_bench PRIVATE FAKE_NVML_LIB="$<TARGET_FILE:fake_nvml>")
 endif()
+# bench/bench_decode's NVML energy per token against the same stand-in (test_bench_decode_energy);
+# the bench targets are defined after the tests, which generator expressions allow.
+if(EXISTS ${PROJECT_SOURCE_DIR}/bench/bench_decode.c AND EXISTS ${PROJECT_SOURCE_DIR}/tests/fake_nvml.c)
+    add_dependencies(test_bench bench_decode)
+    target_compile_definitions(test_bench PRIVATE BENCH_DECODE_BIN="$<TARGET_FILE:bench_decode>")
+endif()

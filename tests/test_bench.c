@@ -12,6 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "test.h"
 #include "bench/bench_impl.h"
 #include "joule/bench.h"
@@ -725,6 +727,41 @@ static void test_known_gpu_power(void)
 #endif
 }
 
+/* bench/bench_decode, the GPU benchmark of the CUDA provider (BENCHMARKS.md), on the llama
+ * fixture with the stand-in NVML at a constant 50 W: each run's GPU J/token must be 50 W x
+ * its wall seconds per token, so its timing and energy windows and units are the same. */
+static void test_bench_decode_energy(void)
+{
+#if !defined(FAKE_NVML_LIB) || !defined(BENCH_DECODE_BIN)
+    test_skip("no stand-in NVML library or bench_decode in this tree");
+#else
+    char json[600], cmd[4096];
+    joule_path_join(json, sizeof json, test_tmpdir(), "bench_decode.json");
+    snprintf(cmd, sizeof cmd,
+             "JOULE_NVML_LIB='%s' FAKE_NVML_POWER_MW=50000 '%s' --model '%s/models/llama' "
+             "--provider cpu --threads 1 --prompt-len 4 --new-tokens 8 --runs 3 --warmup 1 "
+             "--min-seconds 0.5 --json '%s' >/dev/null 2>&1",
+             FAKE_NVML_LIB, BENCH_DECODE_BIN, JOULE_TEST_FIXTURES, json);
+    CHECK_EQ_INT(system(cmd), 0);
+    cJSON *o = cJSON_Parse(slurp(json));
+    CHECK(o != NULL);
+    if (!o) return;
+    const cJSON *e2e = cJSON_GetObjectItem(o, "e2e_ms_per_token_runs"),
+                *jpt = cJSON_GetObjectItem(o, "gpu_j_per_token_runs");
+    CHECK(cJSON_IsNumber(cJSON_GetObjectItem(o, "gpu_j_per_token")));
+    CHECK_EQ_INT(cJSON_GetArraySize(e2e), 3);
+    CHECK_EQ_INT(cJSON_GetArraySize(jpt), 3);
+    for (int r = 0; r < cJSON_GetArraySize(e2e) && r < cJSON_GetArraySize(jpt); r++) {
+        double ms = cJSON_GetArrayItem(e2e, r)->valuedouble,
+               j = cJSON_GetArrayItem(jpt, r)->valuedouble;
+        CHECK(ms > 0);
+        /* 2 %: a preemption of 10 ms between a clock read and its counter read */
+        CHECK_NEAR(j / (ms * 1e-3), 50.0, 1.0);
+    }
+    cJSON_Delete(o);
+#endif
+}
+
 static void test_crashing_server(void)
 {
     struct fixture f;
@@ -884,6 +921,7 @@ int main(void)
     RUN(test_end_to_end_real_server);
     RUN(test_concurrency_and_paths);
     RUN(test_known_gpu_power);
+    RUN(test_bench_decode_energy);
     RUN(test_crashing_server);
     RUN(test_kill_in_warmup);
     RUN(test_kill_in_requests);

@@ -106,8 +106,8 @@ def table(jdir, out):
     summary["device"] = dev
     md = ["# CUDA provider device check", "", "Device: %s" % (dev or "?"), "",
           "Batch 1, prompt 32 ids, 64 greedy new tokens; medians over runs; each run repeats",
-          "generation for >= 2 s. e2e = (prefill + decode) / new tokens; J = NVML total energy",
-          "of GPU 0 over the run / new tokens.", "",
+          "generation for >= 2 s. e2e = wall time of the generate calls / new tokens (both",
+          "systems); J = NVML total energy of GPU 0 over the run / new tokens.", "",
           "| model | dtype | system | e2e ms/token | decode ms/token | GPU J/token | generations |",
           "|---|---|---|---|---|---|---|"] + rows
     if checks:

@@ -19,8 +19,6 @@ const char *report_model_color(size_t i)
     return g_palette[i % NPALETTE];
 }
 
-
-
 struct yscale {
     int log;
     double lo, hi; /* in data units (log: positive) */
