@@ -159,7 +159,7 @@ int joule_cmd_serve(int argc, char **argv)
     struct joule_server_params sp = joule_server_default_params();
     struct joule_sensor_params snp = joule_sensor_default_params();
     sp.api_key = getenv("JOULE_API_KEY");
-    long v, interval_ms = 100;
+    long v = 0, interval_ms = 100;
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {

@@ -138,7 +138,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (joule_completion_request_parse(body, size, &r, &e) == JOULE_OK) {
         if (!r.prompt == !r.prompt_ids) abort(); /* exactly one kind of prompt */
         if (r.prompt && (r.prompt_len == 0 || strlen(r.prompt) != r.prompt_len)) abort();
-        if (r.prompt_ids && r.n_prompt_ids == 0) abort();
+        if (!r.prompt_ids != (r.n_prompt_ids == 0)) abort(); /* ids and their count go together */
         for (size_t i = 0; i < r.n_prompt_ids; i++)
             if (r.prompt_ids[i] < 0) abort();
         if (r.max_tokens < 1 || r.temperature < 0 || r.temperature > 2) abort();

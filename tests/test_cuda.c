@@ -101,6 +101,7 @@ static void check_fixture(const char *name)
     int ng = ids_of(ref, "greedy_ids", greedy, 64);
     cJSON_Delete(ref);
     CHECK(np > 1 && ng > 0);
+    if (np <= 1 || ng <= 0) return;
 
     struct joule_model *m = NULL;
     CHECK_OK(joule_model_load(dir, NULL, &m));
@@ -149,7 +150,8 @@ static void check_fixture(const char *name)
     size_t pos = (size_t)np;
     double worst = 0.0;
     const char *steps = getenv("JOULE_TEST_CUDA_STEPS"); /* the CPU emulator is slow */
-    if (steps && atoi(steps) > 0 && atoi(steps) < ng) ng = atoi(steps) + 1;
+    int n_steps = steps ? atoi(steps) : 0;
+    if (n_steps > 0 && n_steps < ng) ng = n_steps + 1;
     for (int i = 1; i < ng && pos < (size_t)n_ctx; i++, pos++) {
         int32_t tc = tok_c, tg = tok_g, tn = tok_n;
         CHECK_OK(jn_cpu_eval(&cpu, &tc, 1, pos, lc, 0));

@@ -347,12 +347,13 @@ static void test_reader_rejects_corrupt(void)
     if (!data) return;
     struct joule_gguf *g = NULL;
     CHECK_OK(joule_gguf_parse(data, n, &g));
-    size_t header_end = 0;
-    if (g) {
-        const struct joule_gguf_tensor *t = joule_gguf_tensor_at(g, 0);
-        header_end = (size_t)((const char *)t->data - data);
-        joule_gguf_free(g);
+    if (!g) { /* the edits below need a whole, valid file */
+        free(data);
+        return;
     }
+    const struct joule_gguf_tensor *t = joule_gguf_tensor_at(g, 0);
+    size_t header_end = (size_t)((const char *)t->data - data);
+    joule_gguf_free(g);
     /* every truncation of the header and tables fails cleanly */
     int accepted = 0;
     for (size_t len = 0; len < header_end && len < n; len++) {

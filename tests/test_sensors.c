@@ -1112,9 +1112,15 @@ static void *writer_main(void *arg)
 
 static char *run_capture(char *const argv[], const char *env_root, int *exit_code)
 {
+    *exit_code = -1;
     int fds[2];
     if (pipe(fds) != 0) return NULL;
     pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return NULL;
+    }
     if (pid == 0) {
         dup2(fds[1], 1);
         close(fds[0]);
@@ -1139,8 +1145,7 @@ static char *run_capture(char *const argv[], const char *env_root, int *exit_cod
     close(fds[0]);
     if (buf) buf[len] = '\0';
     int st;
-    waitpid(pid, &st, 0);
-    *exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (waitpid(pid, &st, 0) == pid && WIFEXITED(st)) *exit_code = WEXITSTATUS(st);
     return buf;
 }
 

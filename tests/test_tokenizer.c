@@ -598,6 +598,12 @@ static void test_ids_api(void)
         CHECK_EQ_INT(joule_tokenizer_vocab_size(t), 50257);
         CHECK_EQ_INT(joule_tokenizer_eos_id(t), 50256);
         CHECK_EQ_INT(joule_tokenizer_token_id(t, "<|endoftext|>"), 50256);
+        /* an empty prompt into a caller buffer (the server's case): no ids, buffer untouched */
+        int32_t buf[4] = {-7, -7, -7, -7};
+        size_t n = 99;
+        CHECK_OK(joule_tokenizer_encode(t, "", 0, 1, buf, 4, &n));
+        CHECK_EQ_INT(n, 0);
+        CHECK_EQ_INT(buf[0], -7);
     }
     joule_tokenizer_free(t);
     t = load_tok("llama2");

@@ -853,7 +853,8 @@ enum joule_status joule_tokenizer_encode(const struct joule_tokenizer *t, const 
     enum joule_status s = tk_encode_ids(t, text ? text : "", len, add_special, &out);
     if (s == JOULE_OK) {
         *n_ids = out.n;
-        if (cap) memcpy(ids, out.p, (out.n < cap ? out.n : cap) * sizeof *ids);
+        size_t k = out.n < cap ? out.n : cap; /* no ids: out.p is NULL, memcpy must not see it */
+        if (k) memcpy(ids, out.p, k * sizeof *ids);
     }
     free(out.p);
     return s;

@@ -163,8 +163,9 @@ int main(int argc, char **argv)
     g_events = getenv("FAKE_SERVE_EVENTS");
     const char *ce = getenv("FAKE_SERVE_CRASH_ENGINE");
     g_crash = ce && !strcmp(ce, g_engine);
-    if (getenv("FAKE_SERVE_CRASH_AFTER")) g_crash_after = atoi(getenv("FAKE_SERVE_CRASH_AFTER"));
-    if (getenv("FAKE_SERVE_WORK_MS")) g_work_ms = atoi(getenv("FAKE_SERVE_WORK_MS"));
+    const char *ca = getenv("FAKE_SERVE_CRASH_AFTER"), *wm = getenv("FAKE_SERVE_WORK_MS");
+    if (ca) g_crash_after = atoi(ca);
+    if (wm) g_work_ms = atoi(wm);
     if (port <= 0) {
         fprintf(stderr, "fake_serve: --port required\n");
         return 2;

@@ -63,7 +63,7 @@ static enum joule_status native_open(const char *model_path, const struct joule_
     if (s == JOULE_OK && p->quantize && *p->quantize) s = jn_weights_quantize_q8(&e->w);
     const char *hp = getenv("JOULE_HUGEPAGES");
     if (s == JOULE_OK && hp && !strcmp(hp, "1")) s = jn_weights_copy_hugepages(&e->w);
-    const struct joule_model_config *c = e->model ? joule_model_get_config(e->model) : NULL;
+    const struct joule_model_config *c = s == JOULE_OK ? joule_model_get_config(e->model) : NULL;
     int n_ctx = 0;
     if (s == JOULE_OK) {
         n_ctx = p->n_ctx > 0 && p->n_ctx < c->max_positions ? p->n_ctx : c->max_positions;

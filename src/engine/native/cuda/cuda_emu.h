@@ -338,7 +338,7 @@ static inline cudaError_t cudaFreeHost(void *p)
 }
 static inline cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind)
 {
-    memcpy(d, s, n);
+    if (n) memcpy(d, s, n); /* memcpy from or to NULL is undefined even for 0 bytes */
     return cudaSuccess;
 }
 static inline cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind k,
