@@ -117,13 +117,12 @@ static size_t find_conf(const struct joule_report *r, const char *engine, const 
 }
 
 #define MAX_MODELS 256
-#define MAX_CONFS 64
 
 static enum joule_status collect_keys(struct joule_report *r, const struct joule_report_row *rows,
                                       size_t n)
 {
     r->models = calloc(MAX_MODELS, sizeof *r->models);
-    r->confs = calloc(MAX_CONFS, sizeof *r->confs);
+    r->confs = calloc(REPORT_MAX_CONFS, sizeof *r->confs);
     if (!r->models || !r->confs) return joule_errorf(JOULE_ERR_NOMEM, "report: out of memory");
     for (size_t i = 0; i < n; i++) {
         const struct joule_report_row *w = &rows[i];
@@ -144,9 +143,9 @@ static enum joule_status collect_keys(struct joule_report *r, const struct joule
             r->models[m].params_m = w->params_m;
         }
         if (find_conf(r, w->engine, w->provider) == (size_t)-1) {
-            if (r->nconfs == MAX_CONFS)
+            if (r->nconfs == REPORT_MAX_CONFS)
                 return joule_errorf(JOULE_ERR_LIMIT, "report: more than %d configurations",
-                                    MAX_CONFS);
+                                    REPORT_MAX_CONFS);
             struct rconf *c = &r->confs[r->nconfs++];
             c->engine = xstrdup(w->engine);
             c->provider = xstrdup(w->provider);

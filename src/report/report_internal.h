@@ -7,6 +7,10 @@
 
 #include <stddef.h>
 
+/* Most serving configurations a report holds (the builder refuses more; writers size their
+ * per-configuration arrays with it). */
+#define REPORT_MAX_CONFS 64
+
 enum { CAT_SMALL = 0, CAT_MEDIUM, CAT_LARGE, CAT_UNKNOWN, CAT_COUNT };
 
 struct rmodel {

@@ -137,7 +137,7 @@ static int savings_table(const struct joule_report *r, int mt, struct tbl *t)
     for (int i = 0; i < nc; i++)
         report_tbl_set(t, 0, 2 + (size_t)i,
                        cats[i] == CAT_COUNT ? "all" : joule_report_cat_names[cats[i]]);
-    double med[CAT_COUNT + 1][64];
+    double med[CAT_COUNT + 1][REPORT_MAX_CONFS];
     for (int i = 0; i < nc; i++)
         for (size_t c = 0; c < r->nconfs; c++)
             med[i][c] = pooled_median(r, mt, cats[i], c);
@@ -352,7 +352,7 @@ static void recommendations(const struct joule_report *r, struct joule_strbuf *h
             continue;
         }
         cJSON_AddStringToObject(jo, "metric", joule_report_metric_key(mt));
-        struct rec_entry e[64];
+        struct rec_entry e[REPORT_MAX_CONFS];
         for (size_t c = 0; c < r->nconfs; c++) {
             double med[MAX_MODELS_REC];
             size_t n = 0;
