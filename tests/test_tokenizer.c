@@ -430,6 +430,45 @@ static void test_regex(void)
     CHECK_EQ_INT(tk_regex_compile("[a", 2, &re), JOULE_ERR_FORMAT);
 }
 
+/* Escapes as Oniguruma (Hugging Face tokenizers' regex engine) reads them: \xHH, \x{H..},
+ * \uHHHH, the control letters, \h (hex digit), \p{^X} and \PX, and the malformed ones. */
+static void test_regex_escapes(void)
+{
+    check_splits("\\x41+", "xAAy", "AA");
+    check_splits("\\x{1F600}|\\x{e9}",
+                 "a\xF0\x9F\x98\x80"
+                 "b\xC3\xA9",
+                 "\xF0\x9F\x98\x80|\xC3\xA9");
+    check_splits("\\u00E9|\\u00e8", "\xC3\xA8t\xC3\xA9", "\xC3\xA8|\xC3\xA9");
+    check_splits("[\\t\\f\\v]|\\a|\\e",
+                 "a\tb\fc\vd\x07"
+                 "e\x1b",
+                 "\t|\f|\v|\x07|\x1b");
+    check_splits("\\h+", "0x1aFg9", "0|1aF|9");
+    check_splits("[\\h]+", "cafe babe", "cafe|babe");
+    check_splits("\\p{^L}+|\\PN", "ab12cd", "a|b|12|c|d");
+    check_splits("\\pL+", "ab12cd", "ab|cd");
+    static const struct {
+        const char *pattern;
+        enum joule_status want;
+    } bad[] = {
+        {"a\\", JOULE_ERR_FORMAT},         {"\\x{}", JOULE_ERR_FORMAT},
+        {"\\x{110000}", JOULE_ERR_FORMAT}, {"\\x{D800}", JOULE_ERR_FORMAT},
+        {"\\x{41", JOULE_ERR_FORMAT},      {"\\xZ", JOULE_ERR_FORMAT},
+        {"\\u12", JOULE_ERR_FORMAT},       {"\\uD83D", JOULE_ERR_UNSUPPORTED},
+        {"\\p{L", JOULE_ERR_FORMAT},       {"\\p{Klingon}", JOULE_ERR_UNSUPPORTED},
+        {"\\q", JOULE_ERR_UNSUPPORTED},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        struct tk_regex *re = NULL;
+        enum joule_status s = tk_regex_compile(bad[i].pattern, strlen(bad[i].pattern), &re);
+        if (s != bad[i].want)
+            printf("  /%s/: status %d, want %d\n", bad[i].pattern, (int)s, (int)bad[i].want);
+        CHECK_EQ_INT(s, bad[i].want);
+        CHECK(re == NULL);
+    }
+}
+
 /* A tiny hand-made BPE over {a, b, -, 1, 2, 3} whose merges make piece
  * boundaries visible in the ids. */
 static struct joule_tokenizer *mini(const char *pre, const char *extra)
@@ -819,6 +858,7 @@ int main(void)
     RUN(test_roundtrip);
     RUN(test_invalid_utf8);
     RUN(test_regex);
+    RUN(test_regex_escapes);
     RUN(test_components);
     RUN(test_unsupported);
     RUN(test_ids_api);

@@ -72,14 +72,20 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 
 static int class_has(const struct tk_regex *re, const struct rx_class *c, uint32_t cp);
 
+/* The value of an ASCII hex digit, or -1. */
+static int hex_val(uint32_t c)
+{
+    if (c >= '0' && c <= '9') return (int)(c - '0');
+    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') return (int)((c | 0x20) - 'a' + 10);
+    return -1;
+}
+
 static int class_has_raw(const struct tk_regex *re, const struct rx_class *c, uint32_t cp)
 {
     for (size_t i = 0; i < c->nranges; i++)
         if (cp >= c->ranges[i][0] && cp <= c->ranges[i][1]) return 1;
     if (c->white && uni_is_white_space(cp)) return 1;
-    if (c->hex &&
-        ((cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'f') || (cp >= 'A' && cp <= 'F')))
-        return 1;
+    if (c->hex && hex_val(cp) >= 0) return 1;
     if (c->word && uni_is_word(cp)) return 1;
     if (c->catmask || c->digit) {
         enum uni_cat k = uni_category(cp);
@@ -377,9 +383,7 @@ static int parse_escape(struct parser *ps, uint32_t *lit)
             ps->p++;
             while (ps->p < ps->end && *ps->p != '}' && nd < 8) {
                 unsigned char h = *ps->p++;
-                int d = h >= '0' && h <= '9'                     ? h - '0'
-                        : (h | 0x20) >= 'a' && (h | 0x20) <= 'f' ? (h | 0x20) - 'a' + 10
-                                                                 : -1;
+                int d = hex_val(h);
                 if (d < 0) break;
                 v = v * 16 + (uint32_t)d;
                 nd++;
@@ -392,9 +396,7 @@ static int parse_escape(struct parser *ps, uint32_t *lit)
         } else {
             while (ps->p < ps->end && nd < 2) {
                 unsigned char h = *ps->p;
-                int d = h >= '0' && h <= '9'                     ? h - '0'
-                        : (h | 0x20) >= 'a' && (h | 0x20) <= 'f' ? (h | 0x20) - 'a' + 10
-                                                                 : -1;
+                int d = hex_val(h);
                 if (d < 0) break;
                 ps->p++;
                 v = v * 16 + (uint32_t)d;
@@ -416,9 +418,7 @@ static int parse_escape(struct parser *ps, uint32_t *lit)
         uint32_t v = 0;
         for (int i = 0; i < 4; i++) {
             unsigned char h = ps->p < ps->end ? *ps->p : 0;
-            int d = h >= '0' && h <= '9'                     ? h - '0'
-                    : (h | 0x20) >= 'a' && (h | 0x20) <= 'f' ? (h | 0x20) - 'a' + 10
-                                                             : -1;
+            int d = hex_val(h);
             if (d < 0) {
                 perr(ps, JOULE_ERR_FORMAT, "bad \\u");
                 return -1;
