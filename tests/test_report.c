@@ -372,6 +372,52 @@ static void test_empty_cell(void)
     cJSON_Delete(root);
 }
 
+/* Names come from the user's database: markup in them is escaped in the HTML page and the
+ * SVG plots (never raw tags), and '&' is escaped in the LaTeX tables. */
+static void test_markup_escaped(void)
+{
+    const char *model = "<b>m&\"'</b>", *engine = "e<i>";
+    struct joule_report_row rows[4];
+    for (int i = 0; i < 4; i++)
+        rows[i] = (struct joule_report_row){.metric = JOULE_REPORT_EXECUTION_S,
+                                            .model = model,
+                                            .engine = i < 2 ? engine : "plain",
+                                            .provider = "cpu",
+                                            .value = 1.0 + i};
+    struct joule_report_params p = joule_report_default_params();
+    p.bootstrap_reps = 0;
+    struct joule_report *r = NULL;
+    CHECK_OK(joule_report_build(rows, 4, &p, &r));
+    char dir[600], path[700];
+    snprintf(dir, sizeof dir, "%s/markup", test_tmpdir());
+    if (r) CHECK_OK(joule_report_write(r, dir));
+    joule_report_free(r);
+    const char *files[] = {"index.html", "plots/execution_s.svg"};
+    for (size_t f = 0; f < 2; f++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[f]);
+        char *text = NULL;
+        size_t len = 0;
+        CHECK_OK(joule_read_file(path, 1 << 24, &text, &len));
+        if (!text) continue;
+        CHECK(strstr(text, "&lt;b&gt;m&amp;&quot;&#39;&lt;/b&gt;") != NULL);
+        CHECK(strstr(text, "e&lt;i&gt;") != NULL);
+        CHECK(strstr(text, "<b>m") == NULL);
+        CHECK(strstr(text, "<i>") == NULL);
+        free(text);
+    }
+    snprintf(path, sizeof path, "%s/tables/pairs.md", dir);
+    char *md = NULL;
+    size_t len = 0;
+    CHECK_OK(joule_read_file(path, 1 << 24, &md, &len));
+    CHECK(md && strstr(md, "e<i>") != NULL); /* Markdown keeps the name as written */
+    free(md);
+    snprintf(path, sizeof path, "%s/tables/tests_execution_s.tex", dir);
+    char *tex = NULL;
+    CHECK_OK(joule_read_file(path, 1 << 24, &tex, &len));
+    CHECK(tex && strstr(tex, "m\\&") != NULL && strstr(tex, "m&") == NULL);
+    free(tex);
+}
+
 /* Extreme values give a plot, not a hang (found by fuzz_report_input): a denormal next to a
  * huge value (the log scale's lower decade underflowed to 0 and the tick loop never ended),
  * and values too close for their magnitude (the linear tick step was below their precision). */
@@ -597,6 +643,7 @@ int main(void)
     RUN(test_build_write);
     RUN(test_loaders);
     RUN(test_empty_cell);
+    RUN(test_markup_escaped);
     RUN(test_extreme_values);
     RUN(test_estimated_label);
     RUN(test_cli);

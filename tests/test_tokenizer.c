@@ -589,6 +589,45 @@ static void test_components(void)
     joule_tokenizer_free(t);
 }
 
+/* The Metaspace decoder as Hugging Face tokenizers defines it (decoders/metaspace.rs,
+ * decode_chain): in every token the replacement character becomes a space, except in the
+ * first token, where it is dropped unless prepend_scheme is "never"; special tokens are
+ * removed before the decoder when skipped, so the first remaining token is "first". */
+static void test_metaspace_decoder(void)
+{
+    static const struct {
+        const char *scheme; /* the decoder's options */
+        int32_t ids[3];
+        int skip;
+        const char *want;
+    } cases[] = {
+        {"\"prepend_scheme\":\"always\"", {12, 13, 0}, 0, "a ba"},
+        {"\"prepend_scheme\":\"first\"", {12, 13, 0}, 0, "a ba"},
+        {"\"prepend_scheme\":\"never\"", {12, 13, 0}, 0, " a ba"},
+        {"\"add_prefix_space\":false", {12, 13, 0}, 0, " a ba"},
+        {"\"add_prefix_space\":true", {11, 11, 12}, 0, "  a"},
+        {"\"prepend_scheme\":\"always\"", {20, 12, 13}, 0, "<s> a b"},
+        {"\"prepend_scheme\":\"always\"", {20, 12, 13}, 1, "a b"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char dec[256];
+        snprintf(dec, sizeof dec,
+                 "\"decoder\":{\"type\":\"Metaspace\",\"replacement\":\"\\u2581\",%s},",
+                 cases[i].scheme);
+        struct joule_tokenizer *t = mini("null", dec);
+        if (!t) continue;
+        size_t n = 0;
+        char *got = decode(t, cases[i].ids, 3, cases[i].skip, &n);
+        CHECK(got != NULL);
+        if (got && strcmp(got, cases[i].want))
+            printf("  Metaspace %s skip %d: got \"%s\", want \"%s\"\n", cases[i].scheme,
+                   cases[i].skip, got, cases[i].want);
+        CHECK_EQ_STR(got ? got : "", cases[i].want);
+        free(got);
+        joule_tokenizer_free(t);
+    }
+}
+
 static void check_unsupported(const char *pre, const char *extra, const char *needle)
 {
     char json[2048];
@@ -859,6 +898,7 @@ int main(void)
     RUN(test_invalid_utf8);
     RUN(test_regex);
     RUN(test_regex_escapes);
+    RUN(test_metaspace_decoder);
     RUN(test_components);
     RUN(test_unsupported);
     RUN(test_ids_api);

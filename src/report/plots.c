@@ -150,16 +150,21 @@ void report_svg_boxplot(const struct joule_report *r, int mt, struct joule_strbu
             double yq1 = ymap(&ys, q1), yq3 = ymap(&ys, q3);
             double hbox = yq1 - yq3;
             if (hbox < 1.0) hbox = 1.0;
+            /* the names come from the user's data: escaped, as everywhere in the markup */
+            joule_strbuf_puts(b, "<g><title>");
+            joule_strbuf_html(b, r->models[m].name);
+            joule_strbuf_puts(b, ", ");
+            joule_strbuf_html(b, r->confs[c].name);
             joule_strbuf_printf(
                 b,
-                "<g><title>%s, %s: median %.4g (n = %zu)</title>"
+                ": median %.4g (n = %zu)</title>"
                 "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>"
                 "<rect class=\"box\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
                 "height=\"%.1f\" fill=\"%s\" stroke=\"#333\"/>"
                 "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\" "
                 "stroke-width=\"2\"/>",
-                r->models[m].name, r->confs[c].name, med, n, cx, ymap(&ys, wlo), cx, ymap(&ys, whi),
-                cx - hw, yq3, 2 * hw, hbox, col, cx - hw, ymap(&ys, med), cx + hw, ymap(&ys, med));
+                med, n, cx, ymap(&ys, wlo), cx, ymap(&ys, whi), cx - hw, yq3, 2 * hw, hbox, col,
+                cx - hw, ymap(&ys, med), cx + hw, ymap(&ys, med));
             for (size_t i = 0; i < n; i++)
                 if (v[i] < wlo || v[i] > whi)
                     joule_strbuf_printf(b,
