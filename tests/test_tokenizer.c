@@ -628,6 +628,34 @@ static void test_metaspace_decoder(void)
     }
 }
 
+/* The Strip decoder (tokenizers' decoders/strip.rs): up to `start` copies of content are cut
+ * from the front of each token and up to `stop` from its end (cases where the two cuts would
+ * cross are left out: tokenizers' slice panics there; joule keeps an empty token). */
+static void test_strip_decoder(void)
+{
+    static const struct {
+        int start, stop;
+        const char *want;
+    } cases[] = {{0, 1, "a--b"}, {1, 1, "ab"}, {1, 0, "a--b"}, {2, 0, "a-b"}, {0, 0, "a----b"}};
+    const int32_t ids[] = {3, 15, 4}; /* "a-", "--", "-b" */
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char dec[160];
+        snprintf(dec, sizeof dec,
+                 "\"decoder\":{\"type\":\"Strip\",\"content\":\"-\",\"start\":%d,\"stop\":%d},",
+                 cases[i].start, cases[i].stop);
+        struct joule_tokenizer *t = mini("null", dec);
+        if (!t) continue;
+        size_t n = 0;
+        char *got = decode(t, ids, 3, 0, &n);
+        if (got && strcmp(got, cases[i].want))
+            printf("  Strip start %d stop %d: got \"%s\", want \"%s\"\n", cases[i].start,
+                   cases[i].stop, got, cases[i].want);
+        CHECK_EQ_STR(got ? got : "(error)", cases[i].want);
+        free(got);
+        joule_tokenizer_free(t);
+    }
+}
+
 static void check_unsupported(const char *pre, const char *extra, const char *needle)
 {
     char json[2048];
@@ -899,6 +927,7 @@ int main(void)
     RUN(test_regex);
     RUN(test_regex_escapes);
     RUN(test_metaspace_decoder);
+    RUN(test_strip_decoder);
     RUN(test_components);
     RUN(test_unsupported);
     RUN(test_ids_api);
