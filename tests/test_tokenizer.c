@@ -656,6 +656,62 @@ static void test_strip_decoder(void)
     }
 }
 
+/* A tokenizer.json around a BPE model given as JSON (no pre-tokenizer unless given). */
+static struct joule_tokenizer *bpe_json(const char *normalizer, const char *pre, const char *model)
+{
+    char json[2048];
+    snprintf(json, sizeof json,
+             "{\"added_tokens\":[],\"normalizer\":%s,\"pre_tokenizer\":%s,\"model\":%s}",
+             normalizer, pre, model);
+    struct joule_tokenizer *t = NULL;
+    if (joule_tokenizer_load_from_memory(json, strlen(json), &t) != JOULE_OK) {
+        test_fail(__FILE__, __LINE__, "bpe_json: %s", joule_last_error());
+        return NULL;
+    }
+    return t;
+}
+
+/* Components no fixture tokenizer uses, as tokenizers defines them: BPE's
+ * continuing_subword_prefix and end_of_word_suffix (a merge "a ##b" makes "ab", "a b</w>"
+ * makes "ab</w>"), the Strip normalizer, the Whitespace pre-tokenizer (\w+|[^\w\s]+) and a
+ * Sequence post-processor (ByteLevel, which only moves offsets, then a template). */
+static void test_more_components(void)
+{
+    struct joule_tokenizer *t = bpe_json(
+        "null", "{\"type\":\"WhitespaceSplit\"}",
+        "{\"type\":\"BPE\",\"continuing_subword_prefix\":\"##\",\"vocab\":{\"a\":0,\"##b\":1,"
+        "\"ab\":2,\"b\":3},\"merges\":[\"a ##b\"]}");
+    check_ids(t, "ab", 0, "2");
+    check_ids(t, "abb b", 0, "2,1,3"); /* no merge (ab, ##b); a word's first piece has no ## */
+    joule_tokenizer_free(t);
+    t = bpe_json("null", "{\"type\":\"WhitespaceSplit\"}",
+                 "{\"type\":\"BPE\",\"end_of_word_suffix\":\"</w>\",\"vocab\":{\"a\":0,"
+                 "\"b</w>\":1,\"ab</w>\":2,\"a</w>\":3},\"merges\":[\"a b</w>\"]}");
+    check_ids(t, "ab b a", 0, "2,1,3");
+    joule_tokenizer_free(t);
+    t = bpe_json("{\"type\":\"Strip\",\"strip_left\":true,\"strip_right\":true}", "null",
+                 "{\"type\":\"BPE\",\"vocab\":{\"a\":0,\" \":1,\"b\":2},\"merges\":[]}");
+    check_ids(t, "  a b \t", 0, "0,1,2");
+    joule_tokenizer_free(t);
+    t = bpe_json("{\"type\":\"Strip\",\"strip_left\":false,\"strip_right\":true}", "null",
+                 "{\"type\":\"BPE\",\"vocab\":{\"a\":0,\" \":1,\"b\":2},\"merges\":[]}");
+    check_ids(t, "  a b \t", 0, "1,1,0,1,2");
+    joule_tokenizer_free(t);
+    t = mini("{\"type\":\"Whitespace\"}", "");
+    check_ids(t, "a-b  a12", 0, "0,2,1,0,9"); /* a | - | b | a12 -> a, 12 by the merges */
+    joule_tokenizer_free(t);
+    t = mini("null",
+             "\"post_processor\":{\"type\":\"Sequence\",\"processors\":[{\"type\":\"ByteLevel\","
+             "\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":true},{\"type\":"
+             "\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"<s>\",\"type_id\":"
+             "0}},{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}],\"special_tokens\":{\"<s>\":{"
+             "\"id\":\"<s>\",\"ids\":[20],\"tokens\":[\"<s>\"]}}}]},");
+    check_ids(t, "a-b", 1, "20,5");
+    check_ids(t, "a-b", 0, "5");
+    if (t) CHECK_EQ_INT(joule_tokenizer_bos_id(t), 20);
+    joule_tokenizer_free(t);
+}
+
 static void check_unsupported(const char *pre, const char *extra, const char *needle)
 {
     char json[2048];
@@ -928,6 +984,7 @@ int main(void)
     RUN(test_regex_escapes);
     RUN(test_metaspace_decoder);
     RUN(test_strip_decoder);
+    RUN(test_more_components);
     RUN(test_components);
     RUN(test_unsupported);
     RUN(test_ids_api);
