@@ -265,6 +265,17 @@ static void test_transformers5_keys(void)
     CHECK(strstr(joule_last_error(), "hidden_size") != NULL);
     CHECK_EQ_INT(joule_model_parse_config("[1,2]", 5, &c), JOULE_ERR_FORMAT);
     CHECK_EQ_INT(joule_model_parse_config("{", 1, &c), JOULE_ERR_FORMAT);
+    /* no model_type: the architecture class of transformers names it; an unknown class or a
+     * model_type that is not ours is refused, not guessed from the other key */
+    const char *by_class = "{\"architectures\":[\"LlamaForCausalLM\"],\"vocab_size\":100,"
+                           "\"hidden_size\":64,\"num_hidden_layers\":1,\"num_attention_heads\":4}";
+    CHECK_OK(joule_model_parse_config(by_class, strlen(by_class), &c));
+    CHECK_EQ_INT(c.arch, JOULE_ARCH_LLAMA);
+    const char *unknown = "{\"architectures\":[\"MambaForCausalLM\"],\"vocab_size\":100}";
+    CHECK_EQ_INT(joule_model_parse_config(unknown, strlen(unknown), &c), JOULE_ERR_UNSUPPORTED);
+    const char *both = "{\"model_type\":\"mamba\",\"architectures\":[\"LlamaForCausalLM\"],"
+                       "\"vocab_size\":100}";
+    CHECK_EQ_INT(joule_model_parse_config(both, strlen(both), &c), JOULE_ERR_UNSUPPORTED);
 }
 
 /* ---- bad input, built from the good gpt2 checkpoint ------------------------- */
