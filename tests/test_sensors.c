@@ -582,6 +582,18 @@ static void test_nvml_absent_and_failing(void)
     joule_sensor_set_free(set);
     unsetenv("FAKE_NVML_INIT_FAIL");
 
+    /* a driver without a GPU (a container without devices passed through) */
+    nvml_env(0, 1000, 0);
+    CHECK_OK(joule_sensor_set_open("nvml", &prm, &set));
+    k = joule_sensor_set_find(set, "nvml");
+    CHECK(k >= 0);
+    if (k >= 0) {
+        CHECK_EQ_INT(joule_sensor_set_info(set, (size_t)k)->state, JOULE_SENSOR_ABSENT);
+        CHECK(strstr(joule_sensor_set_info(set, (size_t)k)->reason, "no GPU") != NULL);
+    }
+    CHECK_EQ_INT(joule_sensor_set_find(set, "nvml:0"), -1);
+    joule_sensor_set_free(set);
+
     /* a GPU that falls off the bus mid-run keeps its energy up to then */
     nvml_env(1, 100000, 0);
     setenv("FAKE_NVML_LOSE_AFTER", "3", 1); /* probe reads once, then 2 good samples */
