@@ -991,8 +991,28 @@ static void test_netio_box(void)
     CHECK_EQ_INT(netio_fetch(url, "joule", "wrong", 1000, o, 4, &n), JOULE_ERR_PERMISSION);
     CHECK_OK(netio_fetch(url, "joule", "secret", 1000, o, 4, &n));
 
-    /* a sampler over the box: constant 120 W on output 1, 2.5 W on output 2 */
+    /* a URL with a path is used as given (here a wrong one: the HTTP status is the error);
+     * one ending in '/' gets netio.json; an output the box does not have is absent */
     g_box_mode = BOX_GOOD;
+    char wrong[160];
+    snprintf(wrong, sizeof wrong, "%s/other.json", url);
+    CHECK_EQ_INT(netio_fetch(wrong, NULL, NULL, 1000, o, 4, &n), JOULE_ERR_IO);
+    CHECK(strstr(joule_last_error(), "HTTP 404") != NULL);
+    snprintf(wrong, sizeof wrong, "%s/", url);
+    CHECK_OK(netio_fetch(wrong, NULL, NULL, 1000, o, 4, &n));
+    prm = fixture_params(fresh_dir("sys-empty"), quiet_proc());
+    prm.netio_url = url;
+    prm.netio_output = 7;
+    CHECK_OK(joule_sensor_set_open("netio", &prm, &set));
+    k = joule_sensor_set_find(set, "netio:7");
+    CHECK(k >= 0);
+    if (k >= 0) {
+        CHECK_EQ_INT(joule_sensor_set_info(set, (size_t)k)->state, JOULE_SENSOR_ABSENT);
+        CHECK(strstr(joule_sensor_set_info(set, (size_t)k)->reason, "has no output 7") != NULL);
+    }
+    joule_sensor_set_free(set);
+
+    /* a sampler over the box: constant 120 W on output 1, 2.5 W on output 2 */
     prm = fixture_params(fresh_dir("sys-empty"), quiet_proc());
     prm.netio_url = url;
     prm.netio_interval_ms = 50;
