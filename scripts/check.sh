@@ -2,6 +2,7 @@
 # The whole test suite, each build with warnings as errors and run by ctest:
 #   build       release
 #   build-asan  AddressSanitizer + UndefinedBehaviorSanitizer (leak detection on)
+#   build-clang compiled with clang (no tests: the same code as build)
 #   build-ggml  with the llama.cpp engine (prebuilt libraries of node-llama-cpp 3.22.1 from
 #               the npm registry, SHA-256 checked, via scripts/fetch-llama.sh)
 #   build-cuda  with the CUDA provider, wherever nvcc exists (GPU tests skip without a GPU),
@@ -31,6 +32,12 @@ if [ $fast -eq 0 ]; then
     run_suite build-asan -DJOULE_SANITIZE=ON
   scripts/fetch-llama.sh
   run_suite build-ggml -DJOULE_GGML=ON
+  if command -v clang >/dev/null 2>&1; then
+    # the code builds warning-free with clang as well as gcc (DESIGN.md); compile only
+    echo "== build build-clang (clang, warnings as errors)"
+    CC=clang cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build build-clang -j"$JOBS"
+  fi
   if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
     # The CUDA provider must compile wherever nvcc exists; its GPU tests skip without a GPU.
     export PATH=$PATH:/usr/local/cuda/bin
