@@ -180,6 +180,19 @@ static void test_rapl_names_and_total(void)
 }
 
 /* A zone that reads 0 and stays there has no counter behind it (seen in virtual machines). */
+/* Source `name` of the set is in `state`, and its reason mentions `reason`. */
+static void check_source(const struct joule_sensor_set *set, const char *name,
+                         enum joule_sensor_state state, const char *reason)
+{
+    int k = joule_sensor_set_find(set, name);
+    CHECK(k >= 0);
+    if (k < 0) return;
+    const struct joule_sensor_info *in = joule_sensor_set_info(set, (size_t)k);
+    CHECK_EQ_INT(in->state, state);
+    if (!strstr(in->reason, reason)) fprintf(stderr, "  %s: reason \"%s\"\n", name, in->reason);
+    CHECK(strstr(in->reason, reason) != NULL);
+}
+
 static void test_rapl_zero_counter(void)
 {
     const char *root = fresh_dir("sys-rapl-zero");
@@ -187,12 +200,7 @@ static void test_rapl_zero_counter(void)
     struct joule_sensor_params p = fixture_params(root, quiet_proc());
     struct joule_sensor_set *set;
     CHECK_OK(joule_sensor_set_open("rapl,estimate", &p, &set));
-    int k = joule_sensor_set_find(set, "rapl:package-0");
-    CHECK(k >= 0);
-    if (k >= 0) {
-        CHECK_EQ_INT(joule_sensor_set_info(set, (size_t)k)->state, JOULE_SENSOR_NO_ENERGY);
-        CHECK(strstr(joule_sensor_set_info(set, (size_t)k)->reason, "stays at 0") != NULL);
-    }
+    check_source(set, "rapl:package-0", JOULE_SENSOR_NO_ENERGY, "stays at 0");
     CHECK_EQ_INT(joule_sensor_set_has_cpu_counter(set), 0);
     int e = joule_sensor_set_find(set, "estimate:cpu");
     CHECK(e >= 0 && joule_sensor_set_info(set, (size_t)e)->in_total);
@@ -573,24 +581,14 @@ static void test_nvml_absent_and_failing(void)
     setenv("FAKE_NVML_INIT_FAIL", "9", 1); /* NVML_ERROR_DRIVER_NOT_LOADED */
     prm.nvml_lib = FAKE_NVML_LIB;
     CHECK_OK(joule_sensor_set_open("nvml", &prm, &set));
-    k = joule_sensor_set_find(set, "nvml");
-    CHECK(k >= 0);
-    if (k >= 0) {
-        CHECK_EQ_INT(joule_sensor_set_info(set, (size_t)k)->state, JOULE_SENSOR_ABSENT);
-        CHECK(strstr(joule_sensor_set_info(set, (size_t)k)->reason, "nvmlInit_v2") != NULL);
-    }
+    check_source(set, "nvml", JOULE_SENSOR_ABSENT, "nvmlInit_v2");
     joule_sensor_set_free(set);
     unsetenv("FAKE_NVML_INIT_FAIL");
 
     /* a driver without a GPU (a container without devices passed through) */
     nvml_env(0, 1000, 0);
     CHECK_OK(joule_sensor_set_open("nvml", &prm, &set));
-    k = joule_sensor_set_find(set, "nvml");
-    CHECK(k >= 0);
-    if (k >= 0) {
-        CHECK_EQ_INT(joule_sensor_set_info(set, (size_t)k)->state, JOULE_SENSOR_ABSENT);
-        CHECK(strstr(joule_sensor_set_info(set, (size_t)k)->reason, "no GPU") != NULL);
-    }
+    check_source(set, "nvml", JOULE_SENSOR_ABSENT, "no GPU");
     CHECK_EQ_INT(joule_sensor_set_find(set, "nvml:0"), -1);
     joule_sensor_set_free(set);
 
@@ -963,12 +961,7 @@ static void test_netio_box(void)
     prm.netio_url = url;
     struct joule_sensor_set *set;
     CHECK_OK(joule_sensor_set_open("netio", &prm, &set));
-    int k = joule_sensor_set_find(set, "netio");
-    CHECK(k >= 0);
-    if (k >= 0) {
-        CHECK_EQ_INT(joule_sensor_set_info(set, (size_t)k)->state, JOULE_SENSOR_ERROR);
-        CHECK(strstr(joule_sensor_set_info(set, (size_t)k)->reason, "not JSON") != NULL);
-    }
+    check_source(set, "netio", JOULE_SENSOR_ERROR, "not JSON");
     joule_sensor_set_free(set);
 
     g_box_mode = BOX_SLOW;
@@ -979,12 +972,7 @@ static void test_netio_box(void)
     prm.netio_timeout_ms = 200;
     prm.netio_output = 1;
     CHECK_OK(joule_sensor_set_open("netio", &prm, &set));
-    k = joule_sensor_set_find(set, "netio:1");
-    CHECK(k >= 0);
-    if (k >= 0) {
-        CHECK_EQ_INT(joule_sensor_set_info(set, (size_t)k)->state, JOULE_SENSOR_ERROR);
-        CHECK(strstr(joule_sensor_set_info(set, (size_t)k)->reason, "no answer") != NULL);
-    }
+    check_source(set, "netio:1", JOULE_SENSOR_ERROR, "no answer");
     joule_sensor_set_free(set);
 
     g_box_mode = BOX_AUTH;
@@ -1004,12 +992,7 @@ static void test_netio_box(void)
     prm.netio_url = url;
     prm.netio_output = 7;
     CHECK_OK(joule_sensor_set_open("netio", &prm, &set));
-    k = joule_sensor_set_find(set, "netio:7");
-    CHECK(k >= 0);
-    if (k >= 0) {
-        CHECK_EQ_INT(joule_sensor_set_info(set, (size_t)k)->state, JOULE_SENSOR_ABSENT);
-        CHECK(strstr(joule_sensor_set_info(set, (size_t)k)->reason, "has no output 7") != NULL);
-    }
+    check_source(set, "netio:7", JOULE_SENSOR_ABSENT, "has no output 7");
     joule_sensor_set_free(set);
 
     /* a sampler over the box: constant 120 W on output 1, 2.5 W on output 2 */

@@ -589,6 +589,19 @@ static void test_components(void)
     joule_tokenizer_free(t);
 }
 
+/* Decode ids with the mini tokenizer under `decoder` (a "decoder": {...}, member). */
+static void check_decoded(const char *decoder, const int32_t *ids, size_t n, int skip,
+                          const char *want)
+{
+    struct joule_tokenizer *t = mini("null", decoder);
+    if (!t) return;
+    size_t len = 0;
+    char *got = decode(t, ids, n, skip, &len);
+    CHECK_EQ_STR(got ? got : "(decode failed)", want);
+    free(got);
+    joule_tokenizer_free(t);
+}
+
 /* The Metaspace decoder as Hugging Face tokenizers defines it (decoders/metaspace.rs,
  * decode_chain): in every token the replacement character becomes a space, except in the
  * first token, where it is dropped unless prepend_scheme is "never"; special tokens are
@@ -614,17 +627,7 @@ static void test_metaspace_decoder(void)
         snprintf(dec, sizeof dec,
                  "\"decoder\":{\"type\":\"Metaspace\",\"replacement\":\"\\u2581\",%s},",
                  cases[i].scheme);
-        struct joule_tokenizer *t = mini("null", dec);
-        if (!t) continue;
-        size_t n = 0;
-        char *got = decode(t, cases[i].ids, 3, cases[i].skip, &n);
-        CHECK(got != NULL);
-        if (got && strcmp(got, cases[i].want))
-            printf("  Metaspace %s skip %d: got \"%s\", want \"%s\"\n", cases[i].scheme,
-                   cases[i].skip, got, cases[i].want);
-        CHECK_EQ_STR(got ? got : "", cases[i].want);
-        free(got);
-        joule_tokenizer_free(t);
+        check_decoded(dec, cases[i].ids, 3, cases[i].skip, cases[i].want);
     }
 }
 
@@ -643,16 +646,7 @@ static void test_strip_decoder(void)
         snprintf(dec, sizeof dec,
                  "\"decoder\":{\"type\":\"Strip\",\"content\":\"-\",\"start\":%d,\"stop\":%d},",
                  cases[i].start, cases[i].stop);
-        struct joule_tokenizer *t = mini("null", dec);
-        if (!t) continue;
-        size_t n = 0;
-        char *got = decode(t, ids, 3, 0, &n);
-        if (got && strcmp(got, cases[i].want))
-            printf("  Strip start %d stop %d: got \"%s\", want \"%s\"\n", cases[i].start,
-                   cases[i].stop, got, cases[i].want);
-        CHECK_EQ_STR(got ? got : "(error)", cases[i].want);
-        free(got);
-        joule_tokenizer_free(t);
+        check_decoded(dec, ids, 3, 0, cases[i].want);
     }
 }
 
