@@ -22,8 +22,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "bench_common.h"
 #include "joule/engine.h"
-#include "joule/stats.h"
 #include "util/clock.h"
 
 /* ---- NVML, loaded at run time --------------------------------------------- */
@@ -61,13 +61,6 @@ static double nvml_mj(void)
     unsigned long long e = 0;
     if (!g_nvml.dev || g_nvml.energy(g_nvml.dev, &e) != 0) return -1.0;
     return (double)e;
-}
-
-/* Median of v[0..n) (joule's descriptives; NaN when there is nothing to summarise). */
-static double median(const double *v, int n)
-{
-    struct joule_stats_describe d;
-    return n > 0 && joule_stats_describe(v, (size_t)n, &d) == JOULE_OK ? d.median : NAN;
 }
 
 static void usage(FILE *f)
@@ -192,7 +185,8 @@ int main(int argc, char **argv)
                 r, reps, e2e[r], dec[r], jpt[r]);
     }
     if (!rc) {
-        double m_e2e = median(e2e, runs), m_dec = median(dec, runs), m_j = median(jpt, runs);
+        double m_e2e = bench_median(e2e, runs), m_dec = bench_median(dec, runs),
+               m_j = bench_median(jpt, runs);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "system", "joule");
         cJSON_AddStringToObject(o, "engine", info->engine);

@@ -16,16 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_common.h"
 #include "joule/engine.h"
-#include "joule/stats.h"
 #include "joule/sensor.h"
-
-/* Median of v[0..n) (joule's descriptives; NaN when there is nothing to summarise). */
-static double median(const double *v, int n)
-{
-    struct joule_stats_describe d;
-    return n > 0 && joule_stats_describe(v, (size_t)n, &d) == JOULE_OK ? d.median : NAN;
-}
 
 int main(int argc, char **argv)
 {
@@ -140,9 +133,9 @@ int main(int argc, char **argv)
                                    *ig = joule_engine_get_info(e[1]);
     double md[2], mp[2], mj[2];
     for (int k = 0; k < 2; k++) {
-        md[k] = median(dec[k], reps);
-        mp[k] = median(pre[k], reps);
-        mj[k] = median(jpt[k], reps);
+        md[k] = bench_median(dec[k], reps);
+        mp[k] = bench_median(pre[k], reps);
+        mj[k] = bench_median(jpt[k], reps);
     }
     printf("model %s (native %s, ggml %s), %d threads, prompt %d, new %d, %d reps (medians)\n",
            in->model_name, in->dtype, ig->dtype, threads, n_prompt, n_new, reps);

@@ -37,9 +37,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_common.h"
 #include "engine/native/cpu/kernels.h"
 #include "joule/engine.h"
-#include "joule/stats.h"
 #include "joule/model.h"
 #include "model/arch.h"
 #include "util/clock.h"
@@ -297,13 +297,6 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Median of v[0..n) (joule's descriptives; NaN when there is nothing to summarise). */
-static double median(const double *v, int n)
-{
-    struct joule_stats_describe d;
-    return n > 0 && joule_stats_describe(v, (size_t)n, &d) == JOULE_OK ? d.median : NAN;
-}
-
 /* One model at one thread count, over the rounds. */
 struct row {
     const char *engine, *path;
@@ -462,14 +455,16 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "\r%*s\r", 78, "");
     for (int t = 0; t < n_threads; t++)
-        printf("read bandwidth, %d thread(s): %.1f GB/s\n", threads[t], median(bw[t], rounds));
+        printf("read bandwidth, %d thread(s): %.1f GB/s\n", threads[t],
+               bench_median(bw[t], rounds));
     if (kernels) {
         printf("decode kernel alone (rows of %d weights), %% of the same round's read bandwidth:\n",
                KROW);
         for (int t = 0; t < n_threads; t++) {
             printf("  %d thread(s):", threads[t]);
             for (int d = 0; d < N_KD; d++)
-                printf("  %s %.0f%%", joule_dtype_name(kd[d]), 100 * median(kgbs[t][d], rounds));
+                printf("  %s %.0f%%", joule_dtype_name(kd[d]),
+                       100 * bench_median(kgbs[t][d], rounds));
             printf("\n");
         }
     }
@@ -487,8 +482,8 @@ int main(int argc, char **argv)
         for (int j = 1; j < w->n; j++)
             mn = w->min_ms[j] < mn ? w->min_ms[j] : mn;
         printf("%-7s %-24s %-5s %3d %9.1f %11.1f %10.2f %9.2f %8.0f%%\n", w->engine, name, w->dtype,
-               w->threads, w->bytes / 1e6, median(w->prefill, w->n), median(w->ms, w->n), mn,
-               100 * median(w->roof, w->n));
+               w->threads, w->bytes / 1e6, bench_median(w->prefill, w->n),
+               bench_median(w->ms, w->n), mn, 100 * bench_median(w->roof, w->n));
     }
     if (busy > 0) {
         kill(busy, SIGKILL);

@@ -196,12 +196,6 @@ static void test_hugepage_copy_identical(void)
     }
 }
 
-/* Token-by-token evaluation through the KV cache gives the batched logits. */
-static int kernel_supported(const char *name)
-{
-    return jn_kernels_by_name(name) != NULL;
-}
-
 /* The SIMD activations against the formulas in double precision (SiLU x sigmoid(x), quick
  * GELU x sigmoid(1.702 x), tanh GELU 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), the
  * last as x sigmoid(2u), its exact equal that double evaluates without cancellation), over
@@ -253,7 +247,7 @@ static void test_incremental_matches_batched(void)
     const char *names[] = {"gpt2", "gpt_neox", "bloom", "llama", "gemma", "phi", "gpt_bigcode"};
     const char *quants[] = {NULL, "q8"};
     for (size_t kp = 0; kp < sizeof g_kernels / sizeof g_kernels[0]; kp++) {
-        if (!kernel_supported(g_kernels[kp])) continue;
+        if (!jn_kernels_by_name(g_kernels[kp])) continue;
         setenv("JOULE_KERNEL", g_kernels[kp], 1);
         for (size_t q = 0; q < 2; q++)
             for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {

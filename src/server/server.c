@@ -375,6 +375,12 @@ static void put_head(struct joule_server *s, struct job *j, struct joule_strbuf 
 }
 
 /* Stream reader: one server-sent event per batch of final text. */
+/* The error answer of a job that failed (its status is not JOULE_OK). */
+static void job_failure(const struct job *j, struct joule_server_error *e)
+{
+    joule_server_set_error(e, j->http_err ? j->http_err : 500, NULL, NULL, "%s", j->errmsg);
+}
+
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
@@ -405,8 +411,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
             /* done: the rest of the text (held back for stop strings), then the last event */
             if (j->status != JOULE_OK) {
                 struct joule_server_error e;
-                joule_server_set_error(&e, j->http_err ? j->http_err : 500, NULL, NULL, "%s",
-                                       j->errmsg);
+                job_failure(j, &e);
                 joule_strbuf_puts(&j->out, "data: ");
                 error_json(&j->out, &e);
                 joule_strbuf_puts(&j->out, "\n\n");
@@ -517,7 +522,7 @@ static enum MHD_Result handle_completions(struct joule_server *s, struct MHD_Con
     }
     enum MHD_Result ret;
     if (j->status != JOULE_OK) {
-        joule_server_set_error(&e, j->http_err ? j->http_err : 500, NULL, NULL, "%s", j->errmsg);
+        job_failure(j, &e);
         ret = send_error(c, cx, &e);
     } else {
         struct joule_strbuf text = {0};
@@ -591,7 +596,7 @@ static enum MHD_Result handle_hf_models(struct joule_server *s, struct MHD_Conne
         return send_error(c, cx, &e);
     }
     if (j->status != JOULE_OK) {
-        joule_server_set_error(&e, j->http_err ? j->http_err : 500, NULL, NULL, "%s", j->errmsg);
+        job_failure(j, &e);
         ret = send_error(c, cx, &e);
     } else {
         /* prediction: the whole output sequence decoded, as

@@ -206,7 +206,6 @@ static double gl_x[GL_N], gl_w[GL_N]; /* Gauss-Legendre nodes/weights on [-1, 1]
 static double gli_x[GLI_N], gli_w[GLI_N];
 static pthread_once_t gl_once = PTHREAD_ONCE_INIT;
 
-/* Nodes and weights of the n-point Gauss-Legendre rule by Newton's method on P_n. */
 /* P_n(z) by the three-term recurrence, and P_n'(z) (for |z| < 1). */
 static double legendre(int n, double z, double *deriv)
 {
@@ -220,6 +219,7 @@ static double legendre(int n, double z, double *deriv)
     return p1;
 }
 
+/* Nodes and weights of the n-point Gauss-Legendre rule by Newton's method on P_n. */
 static void gauss_legendre(int n, double *x, double *w)
 {
     for (int i = 0; i < n; i++) {
